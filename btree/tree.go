@@ -1,0 +1,348 @@
+package btree
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/cowfile/cowfile/pager/page"
+)
+
+// Errors the tree reports for misuse; callers map them to their own
+// sentinels.
+var (
+	ErrKindMismatch = errors.New("btree: key holds a value of another kind")
+	ErrKeyRequired  = errors.New("btree: key required")
+	ErrKeyTooLarge  = errors.New("btree: key too large")
+	ErrValueTooLarge = errors.New("btree: value too large")
+)
+
+// Tree is one B+tree as seen by one transaction.
+type Tree struct {
+	s        Store
+	root     page.Ref // the committed root, or the root written by the last Spill
+	rootNode *node    // non-nil once the transaction changed the tree
+	wc       Cursor   // reused for writes
+}
+
+// Open returns the tree rooted at root (a zero Ref is the empty tree).
+func Open(s Store, root page.Ref) *Tree {
+	t := &Tree{s: s, root: root}
+	t.wc.t = t
+	return t
+}
+
+// Root returns the reference of the committed or last spilled root.
+func (t *Tree) Root() page.Ref { return t.root }
+
+// Dirty reports whether the tree has changes not yet spilled.
+func (t *Tree) Dirty() bool { return t.rootNode != nil }
+
+// Store returns the store the tree reads from.
+func (t *Tree) Store() Store { return t.s }
+
+// Get returns the value stored under key and its kind. A KindBucket value
+// is the encoded BucketHeader. The value points into the page (or the
+// transaction's copy) and must not be modified.
+func (t *Tree) Get(key []byte) (val []byte, kind Kind, found bool, err error) {
+	if t.rootNode != nil {
+		return t.getNode(key)
+	}
+	if t.root.IsZero() {
+		return nil, 0, false, nil
+	}
+	p, err := t.s.Read(t.root, 0)
+	for depth := 0; err == nil; depth++ {
+		if isLeaf(p) {
+			i, ok := searchLeaf(p, key)
+			if !ok {
+				return nil, 0, false, nil
+			}
+			_, v, k := leafElem(p, i)
+			if k == KindLarge {
+				v, err = t.readLarge(decodeLarge(v))
+			}
+			return v, k, err == nil, err
+		}
+		if depth >= MaxDepth {
+			return nil, 0, false, page.Corrupt(t.root.ID, "tree deeper than %d levels (cycle?)", MaxDepth)
+		}
+		p, err = t.s.Read(branchRef(p, searchBranch(p, key)), 0)
+	}
+	return nil, 0, false, err
+}
+
+// getNode is Get through the write cursor, for trees with changed nodes.
+func (t *Tree) getNode(key []byte) ([]byte, Kind, bool, error) {
+	c := &t.wc
+	if err := c.seekLeaf(key); err != nil {
+		return nil, 0, false, err
+	}
+	f := c.top()
+	i, ok := f.search(key)
+	if !ok {
+		return nil, 0, false, nil
+	}
+	f.i = i
+	k, v, kind := c.current()
+	_ = k
+	return v, kind, c.err == nil, c.err
+}
+
+// readLarge returns the bytes of a large value's run.
+func (t *Tree) readLarge(r page.Ref, n uint64) ([]byte, error) {
+	run, err := t.s.Read(r, page.TypeValue)
+	if err != nil {
+		return nil, err
+	}
+	if n > uint64(len(run)-page.HeaderSize) || page.SpanFor(n, t.s.PageSize()) != uint64(len(run)/t.s.PageSize()) {
+		return nil, page.Corrupt(r.ID, "value of %d bytes does not match its run of %d bytes", n, len(run))
+	}
+	return run[page.HeaderSize : page.HeaderSize+int(n)], nil
+}
+
+// CheckKey reports whether key is acceptable for this tree's page size.
+func (t *Tree) CheckKey(key []byte) error {
+	switch {
+	case len(key) == 0:
+		return ErrKeyRequired
+	case len(key) > MaxKeySize(t.s.PageSize()):
+		return fmt.Errorf("%w: %d bytes, at most %d with %d-byte pages", ErrKeyTooLarge, len(key), MaxKeySize(t.s.PageSize()), t.s.PageSize())
+	}
+	return nil
+}
+
+// Put stores a copy of value under key. It fails with ErrKindMismatch if
+// key holds a bucket.
+func (t *Tree) Put(key, value []byte) error {
+	if len(value) > MaxValueSize {
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrValueTooLarge, len(value), MaxValueSize)
+	}
+	return t.put(key, value, KindValue)
+}
+
+// PutBucket stores a bucket header under key, creating or replacing a
+// KindBucket element. It fails with ErrKindMismatch if key holds a value.
+func (t *Tree) PutBucket(key []byte, h BucketHeader) error {
+	return t.put(key, EncodeBucket(h), KindBucket)
+}
+
+func (t *Tree) put(key, value []byte, kind Kind) error {
+	if err := t.CheckKey(key); err != nil {
+		return err
+	}
+	c := &t.wc
+	if err := c.seekLeaf(key); err != nil {
+		return err
+	}
+	i, found := c.top().search(key)
+	if found && (c.top().kind(i) == KindBucket) != (kind == KindBucket) {
+		return ErrKindMismatch
+	}
+	n, err := c.materialize()
+	if err != nil {
+		return err
+	}
+	in := inode{kind: kind}
+	ps := t.s.PageSize()
+	if kind == KindValue && !inline(ps, len(key), len(value)) {
+		// Copy the value straight into the buffer of its future run.
+		span := page.SpanFor(uint64(len(value)), ps)
+		in.run = make([]byte, span*uint64(ps))
+		in.value = in.run[page.HeaderSize : page.HeaderSize+len(value)]
+		copy(in.value, value)
+		in.key = append([]byte(nil), key...)
+	} else {
+		kv := make([]byte, len(key)+len(value))
+		copy(kv, key)
+		copy(kv[len(key):], value)
+		in.key, in.value = kv[:len(key):len(key)], kv[len(key):]
+	}
+	if found {
+		t.freeValue(&n.inodes[i])
+		n.inodes[i] = in
+		return nil
+	}
+	n.inodes = append(n.inodes, inode{})
+	copy(n.inodes[i+1:], n.inodes[i:])
+	n.inodes[i] = in
+	return nil
+}
+
+// Delete removes key if it holds a value of the given kind (KindValue also
+// matches KindLarge). found is false if key was absent; a kind mismatch is
+// ErrKindMismatch. Deleting a bucket entry does not free the nested tree:
+// the caller calls Drop.
+func (t *Tree) Delete(key []byte, kind Kind) (found bool, err error) {
+	c := &t.wc
+	if err := c.seekLeaf(key); err != nil {
+		return false, err
+	}
+	i, ok := c.top().search(key)
+	if !ok {
+		return false, nil
+	}
+	c.top().i = i
+	return true, c.deleteCurrent(kind)
+}
+
+// freeValue releases the run of a large value being replaced or deleted.
+func (t *Tree) freeValue(in *inode) {
+	if in.kind == KindLarge && !in.ref.IsZero() {
+		t.s.Free(in.ref.ID, int(page.SpanFor(in.vlen, t.s.PageSize())), in.ref.TxID)
+	}
+}
+
+// childNode materializes the i-th child of branch node n, freeing its page.
+func (t *Tree) childNode(n *node, i int) (*node, error) {
+	in := &n.inodes[i]
+	if in.child != nil {
+		return in.child, nil
+	}
+	p, err := t.s.Read(in.ref, 0)
+	if err != nil {
+		return nil, err
+	}
+	in.child = decode(p)
+	t.s.Free(in.ref.ID, 1, in.ref.TxID)
+	return in.child, nil
+}
+
+// Spill writes every changed node to new pages, bottom-up, merging
+// underfull nodes and splitting overfull ones, and returns the new root.
+func (t *Tree) Spill() (page.Ref, error) {
+	n := t.rootNode
+	if n == nil {
+		return t.root, nil
+	}
+	t.wc.reset()
+	if err := t.rebalance(n, 0); err != nil {
+		return page.Ref{}, err
+	}
+	// A root branch with one child is a wasted level.
+	for !n.leaf && len(n.inodes) == 1 {
+		if n.inodes[0].child == nil {
+			t.root, t.rootNode = n.inodes[0].ref, nil
+			return t.root, nil
+		}
+		n = n.inodes[0].child
+	}
+	ins, err := t.spill(n)
+	for err == nil && len(ins) > 1 {
+		ins, err = t.spill(&node{inodes: ins})
+	}
+	if err != nil {
+		return page.Ref{}, err
+	}
+	t.root, t.rootNode = page.Ref{}, nil
+	if len(ins) == 1 {
+		t.root = ins[0].ref
+	}
+	return t.root, nil
+}
+
+// rebalance merges changed children of n that are less than a quarter
+// full (or empty) into a neighbour, children first.
+func (t *Tree) rebalance(n *node, depth int) error {
+	if n.leaf {
+		return nil
+	}
+	if depth > MaxDepth {
+		return page.Corrupt(t.root.ID, "tree deeper than %d levels", MaxDepth)
+	}
+	for i := range n.inodes {
+		if c := n.inodes[i].child; c != nil {
+			if err := t.rebalance(c, depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	ps := t.s.PageSize()
+	threshold := page.HeaderSize + (ps-page.HeaderSize)/4
+	for i := 0; i < len(n.inodes) && len(n.inodes) > 1; {
+		c := n.inodes[i].child
+		if c == nil || (c.size(ps) >= threshold && (c.leaf || len(c.inodes) >= 2)) {
+			i++
+			continue
+		}
+		l := i
+		if i == len(n.inodes)-1 {
+			l = i - 1
+		}
+		left, err := t.childNode(n, l)
+		if err != nil {
+			return err
+		}
+		right, err := t.childNode(n, l+1)
+		if err != nil {
+			return err
+		}
+		if left.leaf != right.leaf {
+			return page.Corrupt(n.inodes[l].ref.ID, "siblings at different depths")
+		}
+		left.inodes = append(left.inodes, right.inodes...)
+		n.inodes = append(n.inodes[:l+1], n.inodes[l+2:]...)
+		i = l
+		if left.size(ps) >= threshold {
+			i++
+		}
+	}
+	return nil
+}
+
+// spill writes node n (after its changed children) and returns the
+// elements that reference the pages it became: none if it is empty, more
+// than one if it split.
+func (t *Tree) spill(n *node) ([]inode, error) {
+	s, ps, tx := t.s, t.s.PageSize(), t.s.TxID()
+	if !n.leaf {
+		out := make([]inode, 0, len(n.inodes)+2)
+		for i := range n.inodes {
+			if c := n.inodes[i].child; c != nil {
+				sub, err := t.spill(c)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, sub...)
+			} else {
+				out = append(out, n.inodes[i])
+			}
+		}
+		n.inodes = out
+	} else {
+		for i := range n.inodes {
+			if in := &n.inodes[i]; in.kind == KindValue && in.run != nil {
+				t.writeLarge(in)
+			}
+		}
+	}
+	if len(n.inodes) == 0 {
+		return nil, nil
+	}
+	parts := split(n.inodes, n.leaf, ps)
+	res := make([]inode, len(parts))
+	buf := make([]byte, len(parts)*ps)
+	for i, part := range parts {
+		p := buf[i*ps : (i+1)*ps : (i+1)*ps]
+		id := s.Allocate(1)
+		sum := encode(p, part, n.leaf, id, tx)
+		s.Write(id, p)
+		res[i] = inode{key: part[0].key, ref: page.Ref{ID: id, Checksum: sum, TxID: tx}}
+	}
+	return res, nil
+}
+
+// writeLarge gives a large value its own run.
+func (t *Tree) writeLarge(in *inode) {
+	ps, tx := t.s.PageSize(), t.s.TxID()
+	span := len(in.run) / ps
+	id := t.s.Allocate(span)
+	page.PutHeader(in.run, page.Header{ID: id, TxID: tx, Type: page.TypeValue, Span: uint32(span)})
+	sum := page.Seal(in.run)
+	t.s.Write(id, in.run)
+	in.kind, in.ref, in.vlen = KindLarge, page.Ref{ID: id, Checksum: sum, TxID: tx}, uint64(len(in.value))
+	in.value, in.run = nil, nil
+}
+
+// compare is bytes.Compare, named for readability at call sites.
+func compare(a, b []byte) int { return bytes.Compare(a, b) }

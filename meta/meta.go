@@ -1,0 +1,130 @@
+package meta
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/cowfile/cowfile/pager/page"
+)
+
+// Magic identifies a cowfile file ("COWF" in the file's bytes).
+const Magic uint32 = 0x46574f43
+
+// Version is the current format version. Bump it whenever the bytes the
+// writer produces change meaning; golden files in testdata/ pin each one.
+const Version uint32 = 1
+
+// Byte offsets of the meta fields, after the 32-byte page header.
+const (
+	offMagic     = page.HeaderSize      // u32
+	offVersion   = offMagic + 4         // u32
+	offPageSize  = offVersion + 4       // u32
+	offFlags     = offPageSize + 4      // u32
+	offRoot      = offFlags + 4         // Ref
+	offFreelist  = offRoot + page.RefSize
+	offSnapshots = offFreelist + page.RefSize
+	offHWM       = offSnapshots + page.RefSize // u64
+	// Size is the number of meta bytes that carry fields; the rest of the
+	// page is zero (and covered by the checksum).
+	Size = offHWM + 8
+)
+
+// Flags.
+const (
+	// FlagClean marks a meta written by a clean Close: nothing was in flight,
+	// so rot in the last commit must be reported, not fallen back from.
+	FlagClean uint32 = 1 << 0
+)
+
+// Meta is one decoded meta slot.
+type Meta struct {
+	TxID      page.TxID
+	PageSize  int
+	Version   uint32
+	Flags     uint32
+	Root      page.Ref // bucket catalog tree
+	Freelist  page.Ref // head of the free-space log
+	Snapshots page.Ref // snapshot catalog tree (zero when none)
+	HWM       page.ID  // pages in use: ids below are reachable, free or pending
+}
+
+// Slot returns the meta slot (page id) that commit txid writes.
+func Slot(txid page.TxID) page.ID { return page.ID(txid % 2) }
+
+// Encode writes m as a complete, sealed meta page into b (len(b) must be
+// the page size) for slot Slot(m.TxID).
+func (m Meta) Encode(b []byte) {
+	clear(b)
+	page.PutHeader(b, page.Header{ID: Slot(m.TxID), TxID: m.TxID, Type: page.TypeMeta, Span: 1})
+	binary.LittleEndian.PutUint32(b[offMagic:], Magic)
+	binary.LittleEndian.PutUint32(b[offVersion:], Version)
+	binary.LittleEndian.PutUint32(b[offPageSize:], uint32(m.PageSize))
+	binary.LittleEndian.PutUint32(b[offFlags:], m.Flags)
+	page.PutRef(b[offRoot:], m.Root)
+	page.PutRef(b[offFreelist:], m.Freelist)
+	page.PutRef(b[offSnapshots:], m.Snapshots)
+	binary.LittleEndian.PutUint64(b[offHWM:], uint64(m.HWM))
+	page.Seal(b)
+}
+
+// PeekPageSize reads the page size a meta claims, before its checksum can
+// be verified (the checksum covers a whole page). ok is false if b is too
+// short, the magic is wrong or the size is unsupported.
+func PeekPageSize(b []byte) (size int, ok bool) {
+	if len(b) < Size || binary.LittleEndian.Uint32(b[offMagic:]) != Magic {
+		return 0, false
+	}
+	size = int(binary.LittleEndian.Uint32(b[offPageSize:]))
+	return size, page.ValidSize(size)
+}
+
+// Decode checks and decodes the meta in slot, whose page is b (len(b) is
+// the page size the caller believes). Errors wrap page.ErrCorrupt, or
+// ErrVersion for a format this code does not read.
+func Decode(b []byte, slot page.ID) (Meta, error) {
+	if len(b) < Size {
+		return Meta{}, page.Corrupt(slot, "meta is %d bytes, need %d", len(b), Size)
+	}
+	if got := binary.LittleEndian.Uint32(b[offMagic:]); got != Magic {
+		return Meta{}, page.Corrupt(slot, "bad magic %08x (not a cowfile file?)", got)
+	}
+	ps := int(binary.LittleEndian.Uint32(b[offPageSize:]))
+	if ps != len(b) {
+		return Meta{}, page.Corrupt(slot, "meta page size %d, read as %d", ps, len(b))
+	}
+	if err := page.VerifySum(b, slot); err != nil {
+		return Meta{}, err
+	}
+	h, err := page.CheckHeader(b, slot, page.TypeMeta)
+	if err != nil {
+		return Meta{}, err
+	}
+	m := Meta{
+		TxID:      h.TxID,
+		PageSize:  ps,
+		Version:   binary.LittleEndian.Uint32(b[offVersion:]),
+		Flags:     binary.LittleEndian.Uint32(b[offFlags:]),
+		Root:      page.GetRef(b[offRoot:]),
+		Freelist:  page.GetRef(b[offFreelist:]),
+		Snapshots: page.GetRef(b[offSnapshots:]),
+		HWM:       page.ID(binary.LittleEndian.Uint64(b[offHWM:])),
+	}
+	if m.Version != Version {
+		return m, fmt.Errorf("%w: format version %d, this build reads %d", ErrVersion, m.Version, Version)
+	}
+	if Slot(m.TxID) != slot {
+		return m, page.Corrupt(slot, "meta of tx %d found in slot %d", m.TxID, slot)
+	}
+	if m.HWM < 2 {
+		return m, page.Corrupt(slot, "high-water mark %d below the meta pages", m.HWM)
+	}
+	for _, r := range []page.Ref{m.Root, m.Freelist, m.Snapshots} {
+		if !r.IsZero() && (r.ID < 2 || r.ID >= m.HWM || r.TxID > m.TxID) {
+			return m, page.Corrupt(slot, "reference to %v outside the file or from the future", r)
+		}
+	}
+	return m, nil
+}
+
+// ErrVersion reports a file whose format version this build cannot read.
+var ErrVersion = fmt.Errorf("cowfile: unsupported format version")
