@@ -11,9 +11,9 @@ import (
 // Errors the tree reports for misuse; callers map them to their own
 // sentinels.
 var (
-	ErrKindMismatch = errors.New("btree: key holds a value of another kind")
-	ErrKeyRequired  = errors.New("btree: key required")
-	ErrKeyTooLarge  = errors.New("btree: key too large")
+	ErrKindMismatch  = errors.New("btree: key holds a value of another kind")
+	ErrKeyRequired   = errors.New("btree: key required")
+	ErrKeyTooLarge   = errors.New("btree: key too large")
 	ErrValueTooLarge = errors.New("btree: value too large")
 )
 

@@ -16,11 +16,11 @@ const Version uint32 = 1
 
 // Byte offsets of the meta fields, after the 32-byte page header.
 const (
-	offMagic     = page.HeaderSize      // u32
-	offVersion   = offMagic + 4         // u32
-	offPageSize  = offVersion + 4       // u32
-	offFlags     = offPageSize + 4      // u32
-	offRoot      = offFlags + 4         // Ref
+	offMagic     = page.HeaderSize // u32
+	offVersion   = offMagic + 4    // u32
+	offPageSize  = offVersion + 4  // u32
+	offFlags     = offPageSize + 4 // u32
+	offRoot      = offFlags + 4    // Ref
 	offFreelist  = offRoot + page.RefSize
 	offSnapshots = offFreelist + page.RefSize
 	offHWM       = offSnapshots + page.RefSize // u64
