@@ -1,0 +1,360 @@
+package cowfile
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cowfile/cowfile/freelist"
+	"github.com/cowfile/cowfile/meta"
+	"github.com/cowfile/cowfile/pager"
+	"github.com/cowfile/cowfile/pager/page"
+)
+
+// DB is an open cowfile file. It is safe for concurrent use: any number of
+// read transactions and one write transaction at a time.
+type DB struct {
+	path string
+	opts Options
+	p    *pager.Pager
+	ps   int
+
+	writer sync.Mutex // held by the one write transaction
+
+	mu      sync.Mutex // guards the fields below
+	meta    meta.Meta  // the latest committed version
+	readers map[page.TxID]int
+	closed  bool
+	failed  error // sticky: set by a failed write or sync
+	openTx  sync.WaitGroup
+
+	fl       *freelist.Freelist // owned by the writer
+	verified verifiedSet
+
+	fallback    bool
+	fallbackWhy string
+
+	commits atomic.Uint64
+	syncs   atomic.Uint64
+
+	batchMu sync.Mutex
+	batch   *batch
+}
+
+// Open opens the cowfile file at path, creating it (mode 0600) if it does
+// not exist. Creation is atomic: the new file is written and synced under a
+// temporary name, then renamed and the directory synced.
+func Open(path string, opts *Options) (*DB, error) {
+	o := opts.withDefaults()
+	if !page.ValidSize(o.PageSize) {
+		return nil, fmt.Errorf("%w: page size %d (want a power of two from %d to %d)", ErrInvalidOptions, o.PageSize, page.MinSize, page.MaxSize)
+	}
+	if o.Durability < Sync || o.Durability > NoSync {
+		return nil, fmt.Errorf("%w: durability %d", ErrInvalidOptions, o.Durability)
+	}
+	db := &DB{path: path, opts: o, readers: map[page.TxID]int{}}
+	p, err := pager.Open(path, pager.Options{
+		ReadOnly: o.ReadOnly,
+		Timeout:  o.Timeout,
+		FS:       o.FS,
+		Create:   func() ([]byte, error) { return newFileImage(o.PageSize), nil },
+	})
+	if err != nil {
+		if errors.Is(err, pager.ErrEmpty) {
+			return nil, fmt.Errorf("%w: %s: file is empty", ErrCorrupt, path)
+		}
+		return nil, err
+	}
+	db.p = p
+	if err := db.load(); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// newFileImage returns the bytes of a new, empty file: two valid metas
+// (txids 0 and 1) of an empty catalog.
+func newFileImage(ps int) []byte {
+	b := make([]byte, 2*ps)
+	for tx := page.TxID(0); tx < 2; tx++ {
+		meta.Meta{TxID: tx, PageSize: ps, HWM: 2}.Encode(b[int(tx)*ps : int(tx+1)*ps])
+	}
+	return b
+}
+
+// readMetas decodes both slots. The page size comes from slot 0 when its
+// checksum holds; otherwise every supported size is tried for slot 1.
+func (db *DB) readMetas() (ms [2]*meta.Meta, errs [2]error) {
+	head := make([]byte, page.MaxSize)
+	n, _ := db.p.ReadAt(head, 0)
+	head = head[:n]
+	try := func(slot page.ID, ps int) (*meta.Meta, error) {
+		b := make([]byte, ps)
+		if n, _ := db.p.ReadAt(b, int64(slot)*int64(ps)); n != ps {
+			return nil, page.Corrupt(slot, "file too short for a %d-byte meta page", ps)
+		}
+		m, err := meta.Decode(b, slot)
+		if err != nil {
+			return nil, err
+		}
+		return &m, nil
+	}
+	ps, ok := meta.PeekPageSize(head)
+	if ok {
+		ms[0], errs[0] = try(0, ps)
+	} else {
+		errs[0] = page.Corrupt(0, "no valid meta (bad magic or page size)")
+	}
+	if ms[0] != nil {
+		ms[1], errs[1] = try(1, ms[0].PageSize)
+		return
+	}
+	errs[1] = page.Corrupt(1, "no valid meta at any page size")
+	for s := page.MinSize; s <= page.MaxSize; s *= 2 {
+		if m, err := try(1, s); err == nil {
+			ms[1], errs[1] = m, nil
+			break
+		} else if errors.Is(err, meta.ErrVersion) {
+			errs[1] = err
+		}
+	}
+	return
+}
+
+// load picks the newest meta whose commit verifies, and loads the
+// free-space state of that version.
+func (db *DB) load() error {
+	ms, errs := db.readMetas()
+	for _, err := range errs {
+		if errors.Is(err, meta.ErrVersion) {
+			return fmt.Errorf("%w: %s: %v", ErrIncompatible, db.path, err)
+		}
+	}
+	// Unreadable slots first (so they are reported), then newest first.
+	order := []int{0, 1}
+	if ms[0] != nil && (ms[1] == nil || ms[1].TxID > ms[0].TxID) {
+		order = []int{1, 0}
+	}
+	var why []string
+	for _, slot := range order {
+		m := ms[slot]
+		if m == nil {
+			why = append(why, errs[slot].Error())
+			continue
+		}
+		fl, err := db.verify(m)
+		if err != nil {
+			why = append(why, fmt.Sprintf("meta slot %d (tx %d): %v", slot, m.TxID, err))
+			continue
+		}
+		db.ps, db.meta, db.fl = m.PageSize, *m, fl
+		if len(why) > 0 {
+			// Never silent: the dropped meta was either an unacknowledged
+			// commit torn by a crash, or rot in the last acknowledged one.
+			db.fallback = true
+			db.fallbackWhy = strings.Join(why, "; ")
+		}
+		db.fl.Release([]page.TxID{m.TxID})
+		return nil
+	}
+	if len(why) == 0 {
+		why = append(why, "no meta page")
+	}
+	return fmt.Errorf("%w: %s: no usable meta: %s", ErrCorrupt, db.path, why[0])
+}
+
+// verify checks what commit m wrote — every page whose reference carries
+// m's txid — and loads the free-space state of that version. Cost:
+// O(pages of that commit + free-space state), never O(file).
+func (db *DB) verify(m *meta.Meta) (*freelist.Freelist, error) {
+	if end := int64(m.HWM) * int64(m.PageSize); end > db.p.Size() {
+		return nil, page.Corrupt(page.ID(m.HWM-1), "high-water mark %d pages lies past the end of the file (%d bytes)", m.HWM, db.p.Size())
+	}
+	mp := db.p.Acquire()
+	defer mp.Release()
+	s := &store{db: db, m: mp, ps: m.PageSize, hwm: m.HWM, full: true}
+	w := walkerFor(s)
+	w.Follow = func(r page.Ref) bool { return r.TxID == m.TxID }
+	if err := w.Walk(m.Root); err != nil {
+		return nil, err
+	}
+	fl, err := freelist.Load(m.Freelist, m.PageSize, s.readFree)
+	if err != nil {
+		return nil, err
+	}
+	if fl.HWM() != m.HWM {
+		return nil, page.Corrupt(m.Freelist.ID, "free-space state says %d pages, meta says %d", fl.HWM(), m.HWM)
+	}
+	return fl, nil
+}
+
+// Path returns the path of the file.
+func (db *DB) Path() string { return db.path }
+
+// Close waits for open transactions to end, then releases the file.
+func (db *DB) Close() error {
+	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		return nil
+	}
+	db.closed = true
+	db.mu.Unlock()
+	db.openTx.Wait()
+	return db.p.Close()
+}
+
+// Begin starts a transaction. A writable transaction waits for the
+// previous one to end; read transactions never wait and never block the
+// writer. Every transaction must end with Commit or Rollback.
+func (db *DB) Begin(writable bool) (*Tx, error) {
+	if writable {
+		return db.beginWrite()
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.closed {
+		return nil, ErrDatabaseNotOpen
+	}
+	tx := &Tx{db: db, meta: db.meta}
+	db.readers[tx.meta.TxID]++
+	db.openTx.Add(1)
+	tx.init(db.p.Acquire())
+	return tx, nil
+}
+
+func (db *DB) beginWrite() (*Tx, error) {
+	if db.opts.ReadOnly {
+		return nil, ErrDatabaseReadOnly
+	}
+	db.writer.Lock()
+	db.mu.Lock()
+	if db.closed || db.failed != nil {
+		err := db.failed
+		if db.closed {
+			err = ErrDatabaseNotOpen
+		}
+		db.mu.Unlock()
+		db.writer.Unlock()
+		return nil, err
+	}
+	tx := &Tx{db: db, meta: db.meta, writable: true}
+	db.openTx.Add(1)
+	retained := db.retainedLocked()
+	mp := db.p.Acquire()
+	db.mu.Unlock()
+	db.fl.Release(retained)
+	db.fl.Begin(tx.meta.TxID + 1)
+	tx.init(mp)
+	return tx, nil
+}
+
+// retainedLocked lists, sorted, the txids whose versions must stay
+// readable: every open reader's and the latest commit's.
+func (db *DB) retainedLocked() []page.TxID {
+	r := make([]page.TxID, 0, len(db.readers)+1)
+	r = append(r, db.meta.TxID)
+	for tx := range db.readers {
+		if tx != db.meta.TxID {
+			r = append(r, tx)
+		}
+	}
+	sort.Slice(r, func(i, j int) bool { return r[i] < r[j] })
+	return r
+}
+
+// endRead unregisters a read transaction.
+func (db *DB) endRead(txid page.TxID) {
+	db.mu.Lock()
+	if db.readers[txid]--; db.readers[txid] == 0 {
+		delete(db.readers, txid)
+	}
+	db.mu.Unlock()
+	db.openTx.Done()
+}
+
+// Update runs fn in a write transaction and commits it if fn returns nil;
+// otherwise it rolls back and returns fn's error.
+func (db *DB) Update(fn func(*Tx) error) error {
+	tx, err := db.Begin(true)
+	if err != nil {
+		return err
+	}
+	tx.managed = true
+	err = fn(tx)
+	tx.managed = false
+	if err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// View runs fn in a read transaction. If a read met a corrupt page, View
+// returns that error even when fn returned nil.
+func (db *DB) View(fn func(*Tx) error) error {
+	tx, err := db.Begin(false)
+	if err != nil {
+		return err
+	}
+	tx.managed = true
+	err = fn(tx)
+	tx.managed = false
+	if err == nil {
+		err = tx.err
+	}
+	tx.Rollback()
+	return err
+}
+
+// Stats describes the DB at one moment.
+type Stats struct {
+	TxID         uint64 // the latest committed transaction
+	PageSize     int
+	FilePages    uint64 // pages below the high-water mark (in use, free or pending)
+	FileSize     int64  // bytes, including preallocated space
+	FreePages    int    // reusable now
+	PendingPages int    // freed, but still visible to a reader or the last commit
+	OpenReaders  int
+	Commits      uint64 // commits since Open
+	Syncs        uint64 // fdatasync calls since Open
+	// FellBack is true when Open found that the newest meta's commit did not
+	// verify (a torn, unacknowledged commit — or rot in the last acknowledged
+	// one) and used the older meta; FallbackReason says what failed.
+	FellBack       bool
+	FallbackReason string
+	Durability     Durability
+}
+
+// Stats returns statistics of the DB.
+func (db *DB) Stats() Stats {
+	db.writer.Lock() // the free-space state belongs to the writer
+	defer db.writer.Unlock()
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	n := 0
+	for _, c := range db.readers {
+		n += c
+	}
+	return Stats{
+		TxID: uint64(db.meta.TxID), PageSize: db.ps, FilePages: uint64(db.meta.HWM),
+		FileSize: db.p.Size(), FreePages: db.fl.FreeCount(), PendingPages: db.fl.PendingCount(),
+		OpenReaders: n, Commits: db.commits.Load(), Syncs: db.syncs.Load(),
+		FellBack: db.fallback, FallbackReason: db.fallbackWhy, Durability: db.opts.Durability,
+	}
+}
+
+// fail makes a write error sticky.
+func (db *DB) fail(err error) error {
+	err = fmt.Errorf("%w: %s: %w", ErrWriteFailed, db.path, err)
+	db.mu.Lock()
+	if db.failed == nil {
+		db.failed = err
+	}
+	db.mu.Unlock()
+	return err
+}

@@ -1,0 +1,146 @@
+package cowfile
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/cowfile/cowfile/btree"
+	"github.com/cowfile/cowfile/pager"
+	"github.com/cowfile/cowfile/pager/page"
+)
+
+// store is a transaction's view of the file as btree.Store: committed pages
+// from the map, the pages this transaction wrote from memory, allocation
+// and freeing through the free-space state.
+type store struct {
+	db   *DB
+	m    *pager.Mapping
+	ps   int
+	hwm  page.ID   // pages beyond are outside this version
+	tx   page.TxID // writing txid; 0 for readers
+	full bool      // verify every checksum, ignoring the cache (open, Check)
+
+	dirty map[page.ID][]byte // runs written by this transaction
+	reads int
+}
+
+func (s *store) PageSize() int   { return s.ps }
+func (s *store) TxID() page.TxID { return s.tx }
+
+// Read returns the run ref points at. Every read checks the header against
+// the reference (id, checksum, txid: cheap); the checksum over the run and
+// the structure of the page are verified the first time this process reads
+// the page, and remembered until the page is rewritten.
+func (s *store) Read(ref page.Ref, want page.Type) ([]byte, error) {
+	s.reads++
+	if run, ok := s.dirty[ref.ID]; ok {
+		return btree.CheckRef(run, ref, want, s.ps)
+	}
+	hwm := s.hwm
+	if s.tx != 0 {
+		hwm = s.db.fl.HWM()
+	}
+	if ref.ID < 2 || ref.ID >= hwm {
+		return nil, page.Corrupt(ref.ID, "reference past the high-water mark %d", hwm)
+	}
+	off := int64(ref.ID) * int64(s.ps)
+	first, err := s.m.Bytes(off, int64(s.ps))
+	if err != nil {
+		return nil, page.Corrupt(ref.ID, "unreadable: %v", err)
+	}
+	span := int64(page.GetHeader(first).Span)
+	if span == 0 || span > int64(hwm-ref.ID) {
+		return nil, page.Corrupt(ref.ID, "run of %d pages runs past the high-water mark", span)
+	}
+	run := first
+	if span > 1 {
+		if run, err = s.m.Bytes(off, span*int64(s.ps)); err != nil {
+			return nil, page.Corrupt(ref.ID, "unreadable run: %v", err)
+		}
+	}
+	run, err = btree.CheckRef(run, ref, want, s.ps)
+	if err != nil {
+		return nil, err
+	}
+	if s.full || !s.db.verified.has(ref.ID) {
+		if err := btree.VerifyRun(run, ref.ID, s.ps); err != nil {
+			return nil, err
+		}
+		s.db.verified.add(ref.ID)
+	}
+	return run, nil
+}
+
+// readFree reads a run of the free-space log (a delta or a checkpoint).
+func (s *store) readFree(ref page.Ref) ([]byte, error) {
+	want := page.TypeFreeDelta
+	if run, err := s.Read(ref, want); err == nil {
+		return run, nil
+	}
+	return s.Read(ref, page.TypeFreeCheckp)
+}
+
+func (s *store) Allocate(span int) page.ID { return s.db.fl.Allocate(span) }
+
+func (s *store) Free(id page.ID, span int, born page.TxID) {
+	if born == s.tx {
+		delete(s.dirty, id)
+	}
+	s.db.fl.Free(id, span, born)
+}
+
+func (s *store) Write(id page.ID, run []byte) { s.dirty[id] = run }
+
+// walkerFor returns the one tree walker configured for s.
+func walkerFor(s *store) *btree.Walker { return &btree.Walker{Store: s} }
+
+// verifiedSet remembers which pages passed their checksum in this process:
+// one bit per page id. Readers set bits concurrently (atomically); the
+// writer clears the bits of pages it is about to overwrite and grows the
+// set. A bit lost to a concurrent grow only costs one more verification.
+type verifiedSet struct {
+	mu   sync.Mutex // serializes grow
+	bits atomic.Pointer[[]uint64]
+}
+
+func (v *verifiedSet) has(id page.ID) bool {
+	b := v.bits.Load()
+	if b == nil || int(id/64) >= len(*b) {
+		return false
+	}
+	return atomic.LoadUint64(&(*b)[id/64])&(1<<(id%64)) != 0
+}
+
+func (v *verifiedSet) add(id page.ID) {
+	b := v.bits.Load()
+	if b == nil || int(id/64) >= len(*b) {
+		return
+	}
+	atomic.OrUint64(&(*b)[id/64], 1<<(id%64))
+}
+
+func (v *verifiedSet) clear(id page.ID) {
+	b := v.bits.Load()
+	if b == nil || int(id/64) >= len(*b) {
+		return
+	}
+	atomic.AndUint64(&(*b)[id/64], ^uint64(1<<(id%64)))
+}
+
+// grow makes room for n page ids.
+func (v *verifiedSet) grow(n page.ID) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	old := v.bits.Load()
+	words := int(n/64) + 1
+	if old != nil && len(*old) >= words {
+		return
+	}
+	nb := make([]uint64, words+words/2)
+	if old != nil {
+		for i := range *old {
+			nb[i] = atomic.LoadUint64(&(*old)[i])
+		}
+	}
+	v.bits.Store(&nb)
+}

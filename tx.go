@@ -1,0 +1,267 @@
+package cowfile
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/cowfile/cowfile/btree"
+	"github.com/cowfile/cowfile/meta"
+	"github.com/cowfile/cowfile/pager"
+	"github.com/cowfile/cowfile/pager/page"
+)
+
+// Tx is a transaction: a consistent view of one committed version, and in
+// a writable transaction the changes made on top of it. A Tx is not safe
+// for concurrent use; end it with Commit or Rollback.
+type Tx struct {
+	db       *DB
+	meta     meta.Meta // the version this transaction started from
+	writable bool
+	managed  bool // inside Update/View: Commit and Rollback are the wrapper's
+	closed   bool
+	err      error // first corruption met by a read that cannot return errors
+	s        *store
+	root     *Bucket
+}
+
+func (tx *Tx) init(m *pager.Mapping) {
+	tx.s = &store{db: tx.db, m: m, ps: tx.db.ps, hwm: tx.meta.HWM}
+	if tx.writable {
+		tx.s.tx = tx.meta.TxID + 1
+		tx.s.dirty = map[page.ID][]byte{}
+	}
+	tx.root = &Bucket{tx: tx, tree: btree.Open(tx.s, tx.meta.Root)}
+}
+
+// ID returns the transaction's id: for a reader, the commit it reads; for a
+// writer, the commit it will make.
+func (tx *Tx) ID() uint64 {
+	if tx.writable {
+		return uint64(tx.s.tx)
+	}
+	return uint64(tx.meta.TxID)
+}
+
+// Writable reports whether the transaction can change the DB.
+func (tx *Tx) Writable() bool { return tx.writable }
+
+// DB returns the DB the transaction belongs to.
+func (tx *Tx) DB() *DB { return tx.db }
+
+// Err returns the first corruption a read in this transaction met. Reads
+// that cannot return an error (Get, cursor steps) return nil for data on
+// a corrupt page and record the error here; View returns it, and Commit
+// refuses to commit.
+func (tx *Tx) Err() error { return tx.err }
+
+func (tx *Tx) setErr(err error) {
+	if err != nil && tx.err == nil {
+		tx.err = err
+	}
+}
+
+// check returns the error for using a transaction in its state.
+func (tx *Tx) check(write bool) error {
+	switch {
+	case tx.closed:
+		return ErrTxClosed
+	case write && !tx.writable:
+		return ErrTxNotWritable
+	}
+	return nil
+}
+
+// Bucket returns the top-level bucket name, or nil if it does not exist.
+func (tx *Tx) Bucket(name []byte) *Bucket { return tx.root.Bucket(name) }
+
+// CreateBucket creates the top-level bucket name.
+func (tx *Tx) CreateBucket(name []byte) (*Bucket, error) { return tx.root.CreateBucket(name) }
+
+// CreateBucketIfNotExists creates the top-level bucket name if it is missing.
+func (tx *Tx) CreateBucketIfNotExists(name []byte) (*Bucket, error) {
+	return tx.root.CreateBucketIfNotExists(name)
+}
+
+// DeleteBucket deletes the top-level bucket name and everything in it.
+func (tx *Tx) DeleteBucket(name []byte) error { return tx.root.DeleteBucket(name) }
+
+// ForEach calls fn for every top-level bucket, in name order.
+func (tx *Tx) ForEach(fn func(name []byte, b *Bucket) error) error {
+	return tx.root.ForEach(func(k, v []byte) error {
+		if v != nil {
+			return nil
+		}
+		return fn(k, tx.root.Bucket(k))
+	})
+}
+
+// Rollback ends the transaction, discarding its changes. Rolling back a
+// closed transaction returns ErrTxClosed.
+func (tx *Tx) Rollback() error {
+	if tx.managed {
+		panic("cowfile: Rollback called inside Update or View")
+	}
+	if tx.closed {
+		return ErrTxClosed
+	}
+	tx.end(false)
+	return nil
+}
+
+// end closes the transaction and releases what it holds.
+func (tx *Tx) end(committed bool) {
+	tx.closed = true
+	tx.s.m.Release()
+	if !tx.writable {
+		tx.db.endRead(tx.meta.TxID)
+		return
+	}
+	if !committed {
+		tx.db.fl.Rollback()
+	}
+	tx.s.dirty = nil
+	tx.db.openTx.Done()
+	tx.db.writer.Unlock()
+}
+
+// Commit makes the transaction's changes durable (as Options.Durability
+// says) and visible to transactions that begin afterwards. It returns only
+// after the data is on disk; if a write or sync fails it returns an error
+// wrapping ErrWriteFailed, nothing acknowledged is lost, and the DB refuses
+// further writes until it is reopened.
+func (tx *Tx) Commit() error {
+	if tx.managed {
+		panic("cowfile: Commit called inside Update")
+	}
+	if err := tx.check(true); err != nil {
+		return err
+	}
+	if tx.err != nil {
+		tx.end(false)
+		return tx.err
+	}
+	if !tx.root.changed() {
+		tx.end(false)
+		return nil
+	}
+	if err := tx.commit(); err != nil {
+		tx.end(false)
+		return err
+	}
+	tx.end(true)
+	return nil
+}
+
+func (tx *Tx) commit() error {
+	db, s := tx.db, tx.s
+	if err := tx.root.spill(); err != nil {
+		return err
+	}
+	root, err := tx.root.tree.Spill()
+	if err != nil {
+		return err
+	}
+	runs, head, err := db.fl.Persist(s.ps, db.fl.Allocate)
+	if err != nil {
+		return err
+	}
+	for _, run := range runs {
+		s.dirty[page.GetHeader(run).ID] = run
+	}
+	m := tx.meta
+	m.TxID, m.Root, m.Freelist, m.HWM, m.Flags = s.tx, root, head, db.fl.HWM(), 0
+	if err := db.writeCommit(m, s.dirty); err != nil {
+		return err
+	}
+	db.fl.Commit()
+	db.mu.Lock()
+	db.meta = m
+	db.mu.Unlock()
+	db.commits.Add(1)
+	return nil
+}
+
+// writeCommit writes a commit's pages and its meta, with the syncs the
+// durability mode asks for. Any failure is sticky.
+func (db *DB) writeCommit(m meta.Meta, dirty map[page.ID][]byte) error {
+	ps := int64(db.ps)
+	if end := int64(m.HWM) * ps; end > db.p.Size() {
+		if err := db.p.Grow(end); err != nil {
+			return db.fail(err)
+		}
+	}
+	db.verified.grow(m.HWM)
+	ids := make([]page.ID, 0, len(dirty))
+	for id := range dirty {
+		ids = append(ids, id)
+		db.verified.clear(id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	var runs []pager.Run
+	for _, id := range ids {
+		run := dirty[id]
+		off := int64(id) * ps
+		if n := len(runs); n > 0 && runs[n-1].Off+runLen(runs[n-1]) == off {
+			runs[n-1].Bufs = append(runs[n-1].Bufs, run)
+			continue
+		}
+		runs = append(runs, pager.Run{Off: off, Bufs: [][]byte{run}})
+	}
+	if err := db.p.WritePages(runs); err != nil {
+		return db.fail(err)
+	}
+	if db.opts.Durability == SyncMeta {
+		if err := db.sync(); err != nil {
+			return err
+		}
+	}
+	mp := make([]byte, db.ps)
+	m.Encode(mp)
+	slot := meta.Slot(m.TxID)
+	if err := db.p.WritePages([]pager.Run{{Off: int64(slot) * ps, Bufs: [][]byte{mp}}}); err != nil {
+		return db.fail(err)
+	}
+	if db.opts.Durability != NoSync {
+		if err := db.sync(); err != nil {
+			return err
+		}
+	}
+	for _, id := range ids {
+		db.verified.add(id) // we wrote them: their checksums hold
+	}
+	return nil
+}
+
+func runLen(r pager.Run) int64 {
+	var n int64
+	for _, b := range r.Bufs {
+		n += int64(len(b))
+	}
+	return n
+}
+
+func (db *DB) sync() error {
+	db.syncs.Add(1)
+	if err := db.p.Sync(); err != nil {
+		return db.fail(err)
+	}
+	return nil
+}
+
+// mapErr turns the tree's errors into cowfile's sentinels.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, btree.ErrKindMismatch):
+		return ErrIncompatibleValue
+	case errors.Is(err, btree.ErrKeyRequired):
+		return ErrKeyRequired
+	case errors.Is(err, btree.ErrKeyTooLarge):
+		return fmt.Errorf("%w: %v", ErrKeyTooLarge, err)
+	case errors.Is(err, btree.ErrValueTooLarge):
+		return fmt.Errorf("%w: %v", ErrValueTooLarge, err)
+	}
+	return err
+}
