@@ -57,10 +57,11 @@ func Open(path string, opts *Options) (*DB, error) {
 	}
 	db := &DB{path: path, opts: o, readers: map[page.TxID]int{}}
 	p, err := pager.Open(path, pager.Options{
-		ReadOnly: o.ReadOnly,
-		Timeout:  o.Timeout,
-		FS:       o.FS,
-		Create:   func() ([]byte, error) { return newFileImage(o.PageSize), nil },
+		ReadOnly:   o.ReadOnly,
+		Timeout:    o.Timeout,
+		FS:         o.FS,
+		MinMapSize: o.MmapSize,
+		Create:     func() ([]byte, error) { return newFileImage(o.PageSize), nil },
 	})
 	if err != nil {
 		if errors.Is(err, pager.ErrEmpty) {

@@ -3,6 +3,8 @@ package cowfile
 import (
 	"time"
 
+	"github.com/cowfile/cowfile/btree"
+
 	"github.com/cowfile/cowfile/pager"
 )
 
@@ -52,6 +54,11 @@ type Options struct {
 	// one commit and how long it waits for more; 0 means 1000 and 10ms.
 	MaxBatchSize  int
 	MaxBatchDelay time.Duration
+	// MmapSize is the address space reserved for the file's map; the file
+	// grows inside it without remapping. 0 means 1 GiB (at least twice the
+	// file). Growth past it maps a larger region; readers keep the old one
+	// until they end, so growth never waits for readers.
+	MmapSize int64
 	// FS replaces the file system (tests inject faults through it).
 	FS pager.FS
 }
@@ -72,3 +79,11 @@ func (o *Options) withDefaults() Options {
 	}
 	return r
 }
+
+// MaxKeySize returns the longest key a file of the given page size takes:
+// 1992 bytes at the default 4096 (about half a page less 40 bytes).
+func MaxKeySize(pageSize int) int { return btree.MaxKeySize(pageSize) }
+
+// MaxValueSize is the largest value: values that do not fit inline live in
+// runs of contiguous pages.
+const MaxValueSize = btree.MaxValueSize
