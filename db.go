@@ -3,6 +3,7 @@ package cowfile
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -31,6 +32,8 @@ type DB struct {
 	failed  error // sticky: set by a failed write or sync
 	openTx  sync.WaitGroup
 
+	snaps    map[string]snapRec // guarded by mu
+	chainMu  sync.Mutex         // held while a commit may overwrite free pages; Check loads the free-space log under it
 	fl       *freelist.Freelist // owned by the writer
 	verified verifiedSet
 
@@ -153,13 +156,22 @@ func (db *DB) load() error {
 			continue
 		}
 		db.ps, db.meta, db.fl = m.PageSize, *m, fl
+		mp := db.p.Acquire()
+		err = db.loadSnapshots(&store{db: db, m: mp, ps: m.PageSize, hwm: m.HWM}, m.Snapshots)
+		mp.Release()
+		if err != nil {
+			return fmt.Errorf("%s: snapshot catalog: %w", db.path, err)
+		}
 		if len(why) > 0 {
 			// Never silent: the dropped meta was either an unacknowledged
 			// commit torn by a crash, or rot in the last acknowledged one.
 			db.fallback = true
 			db.fallbackWhy = strings.Join(why, "; ")
 		}
-		db.fl.Release([]page.TxID{m.TxID})
+		db.mu.Lock()
+		retained := db.retainedLocked()
+		db.mu.Unlock()
+		db.fl.Release(retained)
 		return nil
 	}
 	if len(why) == 0 {
@@ -181,6 +193,11 @@ func (db *DB) verify(m *meta.Meta) (*freelist.Freelist, error) {
 	w := walkerFor(s)
 	w.Follow = func(r page.Ref) bool { return r.TxID == m.TxID }
 	if err := w.Walk(m.Root); err != nil {
+		return nil, err
+	}
+	ws := walkerFor(s)
+	ws.Follow = w.Follow
+	if err := ws.Walk(m.Snapshots); err != nil {
 		return nil, err
 	}
 	fl, err := freelist.Load(m.Freelist, m.PageSize, s.readFree)
@@ -257,15 +274,14 @@ func (db *DB) beginWrite() (*Tx, error) {
 // retainedLocked lists, sorted, the txids whose versions must stay
 // readable: every open reader's and the latest commit's.
 func (db *DB) retainedLocked() []page.TxID {
-	r := make([]page.TxID, 0, len(db.readers)+1)
+	r := make([]page.TxID, 0, len(db.readers)+len(db.snaps)+1)
 	r = append(r, db.meta.TxID)
 	for tx := range db.readers {
-		if tx != db.meta.TxID {
-			r = append(r, tx)
-		}
+		r = append(r, tx)
 	}
+	r = append(r, db.snapTxIDsLocked()...)
 	sort.Slice(r, func(i, j int) bool { return r[i] < r[j] })
-	return r
+	return slices.Compact(r)
 }
 
 // endRead unregisters a read transaction.

@@ -54,6 +54,10 @@ type Options struct {
 	// one commit and how long it waits for more; 0 means 1000 and 10ms.
 	MaxBatchSize  int
 	MaxBatchDelay time.Duration
+	// KeepVersions keeps the last N commits readable as automatic
+	// snapshots named "@<txid>" (see ViewSnapshot, Diff); 0 keeps none.
+	// Their pages are reclaimed by the same lifespan rule as any snapshot's.
+	KeepVersions int
 	// MmapSize is the address space reserved for the file's map; the file
 	// grows inside it without remapping. 0 means 1 GiB (at least twice the
 	// file). Growth past it maps a larger region; readers keep the old one

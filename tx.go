@@ -23,6 +23,11 @@ type Tx struct {
 	err      error // first corruption met by a read that cannot return errors
 	s        *store
 	root     *Bucket
+
+	snapshotOf  string              // set in ViewSnapshot
+	snapOps     []snapOp            // snapshot changes to make at commit
+	snapChanges map[string]*snapRec // what commit did to the catalog
+	forced      bool                // trees already spilled (Diff, Restore): commit even if nothing looks changed
 }
 
 func (tx *Tx) init(m *pager.Mapping) {
@@ -141,7 +146,7 @@ func (tx *Tx) Commit() error {
 		tx.end(false)
 		return tx.err
 	}
-	if !tx.root.changed() {
+	if !tx.root.changed() && !tx.forced && len(tx.snapOps) == 0 && tx.db.opts.KeepVersions == 0 {
 		tx.end(false)
 		return nil
 	}
@@ -155,10 +160,16 @@ func (tx *Tx) Commit() error {
 
 func (tx *Tx) commit() error {
 	db, s := tx.db, tx.s
+	db.chainMu.Lock()
+	defer db.chainMu.Unlock()
 	if err := tx.root.spill(); err != nil {
 		return err
 	}
 	root, err := tx.root.tree.Spill()
+	if err != nil {
+		return err
+	}
+	snaps, err := tx.commitSnapshots(root)
 	if err != nil {
 		return err
 	}
@@ -170,13 +181,14 @@ func (tx *Tx) commit() error {
 		s.dirty[page.GetHeader(run).ID] = run
 	}
 	m := tx.meta
-	m.TxID, m.Root, m.Freelist, m.HWM, m.Flags = s.tx, root, head, db.fl.HWM(), 0
+	m.TxID, m.Root, m.Freelist, m.Snapshots, m.HWM, m.Flags = s.tx, root, head, snaps, db.fl.HWM(), 0
 	if err := db.writeCommit(m, s.dirty); err != nil {
 		return err
 	}
 	db.fl.Commit()
 	db.mu.Lock()
 	db.meta = m
+	db.applySnapChangesLocked(tx.snapChanges)
 	db.mu.Unlock()
 	db.commits.Add(1)
 	return nil

@@ -1,0 +1,468 @@
+package freelist
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/cowfile/cowfile/pager/page"
+)
+
+// Extent is a run of Span contiguous pages starting at ID.
+type Extent struct {
+	ID   page.ID
+	Span uint32
+}
+
+// Entry is a free extent (Born == Freed == 0) or a pending page version:
+// pages [ID, ID+Span) written by transaction Born and freed by Freed, still
+// visible to the versions in [Born, Freed).
+type Entry struct {
+	ID          page.ID
+	Span        uint32
+	Born, Freed page.TxID
+}
+
+func (e Entry) end() page.ID { return e.ID + page.ID(e.Span) }
+
+const (
+	// firstPage is the lowest allocatable page: 0 and 1 are the meta slots.
+	firstPage page.ID = 2
+	// maxPages bounds every page number read from a file (2^48 pages is
+	// far beyond any real file), so that id+span never overflows.
+	maxPages page.ID = 1 << 48
+	// maxExtent is the largest span one entry can record (a u32 on disk).
+	maxExtent = math.MaxUint32
+)
+
+type opKind uint32
+
+const (
+	opAlloc opKind = 1
+	opFree  opKind = 2
+)
+
+// op is one logged change of the current transaction: what a delta
+// persists, and what Rollback undoes.
+type op struct {
+	id      page.ID
+	span    uint32
+	kind    opKind
+	born    page.TxID // opFree only
+	prevHWM page.ID   // opAlloc only: the HWM before it, to undo it (not persisted)
+	// reclaimed is set on the opAlloc of a Reclaim: the pending entry it
+	// took, restored by Rollback (not persisted: replay takes the range out
+	// of whatever holds it, as for any alloc).
+	reclaimed *Entry
+}
+
+// group holds the pending entries freed by one transaction. Sorted by
+// Born, the releasable ones are always a suffix: those born after the newest
+// retained txid older than freed.
+type group struct {
+	freed  page.TxID
+	items  []groupItem
+	sorted bool
+}
+
+type groupItem struct {
+	id   page.ID
+	born page.TxID
+}
+
+// link is one persisted run of the chain.
+type link struct {
+	ref  page.Ref
+	span uint32
+}
+
+// Freelist is the free-space state of one file. It is owned by the single
+// writer and is not safe for concurrent use.
+type Freelist struct {
+	hwm          page.ID
+	free         tree // coalesced free extents, Born = Freed = 0
+	pending      tree // pending versions, never coalesced
+	freePages    int
+	pendingPages int
+
+	groups    []*group    // pending entries by freeing tx, ascending freed
+	dirtyFrom int         // lowest index of a group changed since the last Release
+	retained  []page.TxID // the argument of the last Release
+	evals     int         // group evaluations by Release (lets tests check its cost)
+
+	// The current transaction.
+	txid     page.TxID
+	beginHWM page.ID
+	log      []op
+	err      error // first inconsistent Free; Persist reports it
+
+	// The persisted chain, oldest first: a checkpoint (or nothing, for a
+	// chain that starts at the empty state) followed by deltas.
+	chain      []link
+	chainPages uint64 // pages in chain
+	ckptPages  uint64 // pages of chain[0] if it is a checkpoint, else 0
+
+	// Made by Persist, adopted by Commit, dropped by Rollback.
+	next           *link
+	nextCheckpoint bool
+}
+
+// New returns the empty state of a new file whose first hwm pages are in use
+// (normally 2: the meta slots).
+func New(hwm page.ID) *Freelist {
+	return &Freelist{hwm: max(hwm, firstPage), beginHWM: max(hwm, firstPage)}
+}
+
+// HWM returns the number of pages in use: every id below it is reachable,
+// free or pending.
+func (f *Freelist) HWM() page.ID { return f.hwm }
+
+// Begin starts logging the changes of write transaction txid. The previous
+// transaction must have ended with Commit or Rollback.
+func (f *Freelist) Begin(txid page.TxID) {
+	f.txid = txid
+	f.beginHWM = f.hwm
+	f.endTx()
+}
+
+func (f *Freelist) endTx() {
+	f.log = f.log[:0]
+	f.err = nil
+	f.next = nil
+	f.nextCheckpoint = false
+}
+
+// Allocate returns the lowest id that starts span contiguous free pages, or
+// else places the run at the end of the file (absorbing a free extent that
+// ends at HWM). Preferring low ids lets the tail of the file empty out.
+// A span outside [1, 2^32) is a programming error and panics.
+func (f *Freelist) Allocate(span int) page.ID {
+	if span < 1 || span > maxExtent {
+		panic(fmt.Sprintf("freelist: Allocate(%d): span out of range", span))
+	}
+	n := uint32(span)
+	prev := f.hwm
+	var id page.ID
+	if e, ok := f.free.firstFit(n); ok {
+		id = e.ID
+		f.removeFree(id, n)
+	} else {
+		id = f.extend(n)
+	}
+	f.log = append(f.log, op{kind: opAlloc, id: id, span: n, prevHWM: prev})
+	return id
+}
+
+// extend places a run of n pages at the end of the file. If a free extent
+// ends at HWM the run starts there, so no hole is left below the tail.
+func (f *Freelist) extend(n uint32) page.ID {
+	id := f.hwm
+	if e, ok := f.free.last(); ok && e.end() == f.hwm {
+		f.removeFree(e.ID, e.Span)
+		id = e.ID
+	}
+	f.hwm = id + page.ID(n)
+	return id
+}
+
+// Free records that the version of pages [id, id+span) written by
+// transaction born is freed by the current transaction. A version born in
+// the current transaction was never committed and is free at once; any
+// other stays pending until Release finds no retained txid that sees it.
+//
+// A Free that contradicts the state (a page out of range, already free or
+// pending, or born in the future) is not applied: it means the caller's
+// structures disagree with the free space, so the error is kept and
+// returned by Persist, and the transaction cannot commit.
+func (f *Freelist) Free(id page.ID, span int, born page.TxID) {
+	if err := f.checkFree(id, span, born); err != nil {
+		if f.err == nil {
+			f.err = err
+		}
+		return
+	}
+	n := uint32(span)
+	f.log = append(f.log, op{kind: opFree, id: id, span: n, born: born})
+	if born == f.txid {
+		f.addFree(id, n)
+		return
+	}
+	f.addPending(Entry{ID: id, Span: n, Born: born, Freed: f.txid})
+	f.addToGroup(id, born)
+}
+
+func (f *Freelist) checkFree(id page.ID, span int, born page.TxID) error {
+	switch {
+	case span < 1 || span > maxExtent:
+		return page.Corrupt(id, "freelist: free of %d pages", span)
+	case id < firstPage || id >= f.hwm || uint64(span) > uint64(f.hwm-id):
+		return page.Corrupt(id, "freelist: free of %d pages beyond the end (HWM %d)", span, f.hwm)
+	case born > f.txid:
+		return page.Corrupt(id, "freelist: version born in tx %d freed by earlier tx %d", born, f.txid)
+	case f.overlaps(id, uint32(span)):
+		return page.Corrupt(id, "freelist: free of %d pages that are already free or pending", span)
+	}
+	return nil
+}
+
+// overlaps reports whether any page of [id, id+span) is free or pending.
+// Entries do not overlap each other, so only the last entry starting
+// before the end of the range can reach into it.
+func (f *Freelist) overlaps(id page.ID, span uint32) bool {
+	last := id + page.ID(span) - 1
+	if e, ok := f.free.floor(last); ok && e.end() > id {
+		return true
+	}
+	if e, ok := f.pending.floor(last); ok && e.end() > id {
+		return true
+	}
+	return false
+}
+
+// addFree adds [id, id+span) to the free set, merged with the free
+// extents on either side.
+func (f *Freelist) addFree(id page.ID, span uint32) {
+	f.freePages += int(span)
+	start, end := id, id+page.ID(span)
+	if p, ok := f.free.floor(id); ok && p.end() == start && end-p.ID <= maxExtent {
+		f.free.delete(p.ID)
+		start = p.ID
+	}
+	if s, ok := f.free.get(end); ok && s.end()-start <= maxExtent {
+		f.free.delete(s.ID)
+		end = s.end()
+	}
+	f.free.insert(Entry{ID: start, Span: uint32(end - start)})
+}
+
+// removeFree takes [id, id+span) out of the free extent that holds it.
+func (f *Freelist) removeFree(id page.ID, span uint32) bool {
+	end := id + page.ID(span)
+	e, ok := f.free.floor(id)
+	if !ok || e.end() < end {
+		return false
+	}
+	f.free.delete(e.ID)
+	if e.ID < id {
+		f.free.insert(Entry{ID: e.ID, Span: uint32(id - e.ID)})
+	}
+	if end < e.end() {
+		f.free.insert(Entry{ID: end, Span: uint32(e.end() - end)})
+	}
+	f.freePages -= int(span)
+	return true
+}
+
+func (f *Freelist) addPending(e Entry) {
+	f.pending.insert(e)
+	f.pendingPages += int(e.Span)
+}
+
+func (f *Freelist) deletePending(id page.ID) (Entry, bool) {
+	e, ok := f.pending.delete(id)
+	if ok {
+		f.pendingPages -= int(e.Span)
+	}
+	return e, ok
+}
+
+// addToGroup files a new pending entry of the current transaction. Its
+// group is the newest one: transaction ids only grow.
+func (f *Freelist) addToGroup(id page.ID, born page.TxID) {
+	n := len(f.groups)
+	if n == 0 || f.groups[n-1].freed != f.txid {
+		f.groups = append(f.groups, &group{freed: f.txid})
+		n++
+	}
+	g := f.groups[n-1]
+	g.items = append(g.items, groupItem{id: id, born: born})
+	g.sorted = false
+	f.dirtyFrom = min(f.dirtyFrom, n-1)
+}
+
+// Release moves to the free set every pending entry whose lifespan
+// [born, freed) holds none of the retained txids (active readers,
+// snapshots, and the latest commit). retained must be sorted ascending;
+// it is sorted here if it is not.
+//
+// Cost: only groups whose verdict can have changed are looked at. For a
+// group freed at f the verdict depends only on the retained txids below f,
+// so if the smallest txid that differs from the previous call's set is d,
+// groups with freed <= d are unchanged. Groups that gained entries since
+// the last call are always looked at.
+func (f *Freelist) Release(retained []page.TxID) {
+	if !slices.IsSorted(retained) {
+		retained = slices.Sorted(slices.Values(retained))
+	}
+	from := f.dirtyFrom
+	if d, changed := firstChange(f.retained, retained); changed {
+		i, _ := slices.BinarySearchFunc(f.groups, d+1, func(g *group, t page.TxID) int {
+			return cmpTx(g.freed, t)
+		})
+		from = min(from, i)
+		f.retained = append(f.retained[:0], retained...)
+	}
+	for _, g := range f.groups[from:] {
+		f.releaseGroup(g, retained)
+	}
+	f.dropEmptyGroups(from)
+	f.dirtyFrom = len(f.groups)
+}
+
+func cmpTx(a, b page.TxID) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// firstChange returns the smallest txid present in exactly one of the
+// sorted lists a and b, and false if they are equal.
+func firstChange(a, b []page.TxID) (page.TxID, bool) {
+	for i := 0; ; i++ {
+		switch {
+		case i == len(a) && i == len(b):
+			return 0, false
+		case i == len(a):
+			return b[i], true
+		case i == len(b):
+			return a[i], true
+		case a[i] != b[i]:
+			return min(a[i], b[i]), true
+		}
+	}
+}
+
+// releaseGroup frees the entries of g that no retained txid can see.
+func (f *Freelist) releaseGroup(g *group, retained []page.TxID) {
+	f.evals++
+	if !g.sorted {
+		slices.SortFunc(g.items, func(a, b groupItem) int { return cmpTx(a.born, b.born) })
+		g.sorted = true
+	}
+	// r = the newest retained txid older than g.freed. A version is seen
+	// by some retained txid iff born <= r.
+	i, _ := slices.BinarySearch(retained, g.freed)
+	for len(g.items) > 0 {
+		it := g.items[len(g.items)-1]
+		if i > 0 && it.born <= retained[i-1] {
+			return
+		}
+		g.items = g.items[:len(g.items)-1]
+		if e, ok := f.deletePending(it.id); ok {
+			f.addFree(e.ID, e.Span)
+		}
+	}
+}
+
+func (f *Freelist) dropEmptyGroups(from int) {
+	keep := f.groups[:from]
+	for _, g := range f.groups[from:] {
+		if len(g.items) > 0 {
+			keep = append(keep, g)
+		}
+	}
+	clear(f.groups[len(keep):])
+	f.groups = keep
+}
+
+// Rollback undoes every Allocate and Free since Begin, newest first, so
+// each undo sees exactly the state its operation produced. Entries that
+// Release moved meanwhile stay released: that never depends on the
+// transaction.
+func (f *Freelist) Rollback() {
+	for i := len(f.log) - 1; i >= 0; i-- {
+		o := f.log[i]
+		switch o.kind {
+		case opAlloc:
+			if o.reclaimed != nil {
+				f.undoReclaim(*o.reclaimed)
+				continue
+			}
+			f.undoAlloc(o)
+		case opFree:
+			f.undoFree(o)
+		}
+	}
+	// Only this transaction frees with freed == txid, so its group is the
+	// newest one and holds nothing else.
+	if n := len(f.groups); n > 0 && f.groups[n-1].freed == f.txid {
+		f.groups[n-1] = nil
+		f.groups = f.groups[:n-1]
+	}
+	f.dirtyFrom = min(f.dirtyFrom, len(f.groups))
+	f.hwm = f.beginHWM
+	f.endTx()
+}
+
+func (f *Freelist) undoAlloc(o op) {
+	if o.id < o.prevHWM {
+		f.addFree(o.id, uint32(min(o.id+page.ID(o.span), o.prevHWM)-o.id))
+	}
+	f.hwm = o.prevHWM
+}
+
+func (f *Freelist) undoFree(o op) {
+	if o.born != f.txid {
+		if _, ok := f.deletePending(o.id); ok {
+			return
+		}
+	}
+	// Freed at once, or released since: it is in the free set.
+	f.removeFree(o.id, o.span)
+}
+
+// Commit ends the transaction: its log becomes history and the run built
+// by Persist becomes the head of the chain.
+func (f *Freelist) Commit() {
+	if f.next != nil {
+		if f.nextCheckpoint {
+			f.chain = f.chain[:0]
+			f.chainPages = 0
+			f.ckptPages = uint64(f.next.span)
+		}
+		f.chain = append(f.chain, *f.next)
+		f.chainPages += uint64(f.next.span)
+	}
+	f.endTx()
+}
+
+// Chain returns the references of the persisted runs that are live: the
+// head first, back to the checkpoint.
+func (f *Freelist) Chain() []page.Ref {
+	refs := make([]page.Ref, len(f.chain))
+	for i, l := range f.chain {
+		refs[len(f.chain)-1-i] = l.ref
+	}
+	return refs
+}
+
+func (f *Freelist) head() page.Ref {
+	if len(f.chain) == 0 {
+		return page.Ref{}
+	}
+	return f.chain[len(f.chain)-1].ref
+}
+
+// Entries calls fn for every free extent (Born = Freed = 0) and every
+// pending entry until fn returns false.
+func (f *Freelist) Entries(fn func(e Entry) bool) {
+	if f.free.ascend(fn) {
+		f.pending.ascend(fn)
+	}
+}
+
+// FreeCount returns the number of free pages.
+func (f *Freelist) FreeCount() int { return f.freePages }
+
+// PendingCount returns the number of pending pages.
+func (f *Freelist) PendingCount() int { return f.pendingPages }
+
+// IsFree reports whether page id is free (reusable now).
+func (f *Freelist) IsFree(id page.ID) bool {
+	e, ok := f.free.floor(id)
+	return ok && id < e.end()
+}

@@ -1,0 +1,339 @@
+package freelist
+
+import (
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/cowfile/cowfile/pager/page"
+)
+
+func mustVerify(t *testing.T, f *Freelist) {
+	t.Helper()
+	if err := f.verify(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func entriesOf(f *Freelist) []Entry {
+	var es []Entry
+	f.Entries(func(e Entry) bool { es = append(es, e); return true })
+	slices.SortFunc(es, func(a, b Entry) int { return cmpTx(page.TxID(a.ID), page.TxID(b.ID)) })
+	return es
+}
+
+func wantAlloc(t *testing.T, f *Freelist, span int, want page.ID) {
+	t.Helper()
+	if got := f.Allocate(span); got != want {
+		t.Fatalf("Allocate(%d) = %d, want %d", span, got, want)
+	}
+	mustVerify(t, f)
+}
+
+func TestAllocatePrefersLowestRun(t *testing.T) {
+	f := New(2)
+	f.Begin(1)
+	for i := range 20 {
+		wantAlloc(t, f, 1, page.ID(2+i))
+	}
+	// Born in this tx, so free at once: holes of 1, 3 and 2 pages.
+	f.Free(5, 1, 1)
+	f.Free(8, 3, 1)
+	f.Free(14, 2, 1)
+	mustVerify(t, f)
+	if f.FreeCount() != 6 || f.PendingCount() != 0 {
+		t.Fatalf("free %d pending %d, want 6 and 0", f.FreeCount(), f.PendingCount())
+	}
+	wantAlloc(t, f, 2, 8)  // 5 is too small; 8..10 is the lowest fit
+	wantAlloc(t, f, 1, 5)  // lowest single page
+	wantAlloc(t, f, 1, 10) // what is left of 8..10
+	wantAlloc(t, f, 3, 22) // no hole of 3: the file grows
+	wantAlloc(t, f, 2, 14)
+	if f.FreeCount() != 0 || f.HWM() != 25 {
+		t.Fatalf("free %d HWM %d, want 0 and 25", f.FreeCount(), f.HWM())
+	}
+}
+
+func TestFreeCoalesces(t *testing.T) {
+	f := New(2)
+	f.Begin(1)
+	f.Allocate(40) // pages 2..41
+	ids := rand.New(rand.NewPCG(3, 4)).Perm(10)
+	for _, i := range ids {
+		f.Free(page.ID(20+i), 1, 1)
+		mustVerify(t, f)
+	}
+	got := entriesOf(f)
+	if want := []Entry{{ID: 20, Span: 10}}; !slices.Equal(got, want) {
+		t.Fatalf("entries %+v, want %+v", got, want)
+	}
+	wantAlloc(t, f, 10, 20)
+}
+
+func TestAllocateExtendsTailExtent(t *testing.T) {
+	f := New(2)
+	f.Begin(1)
+	f.Allocate(10) // pages 2..11
+	f.Free(10, 2, 1)
+	// No hole holds 4 pages, but the free tail 10..11 can start the run:
+	// the file grows by 2, not 4, and leaves no hole behind.
+	wantAlloc(t, f, 4, 10)
+	if f.HWM() != 14 || f.FreeCount() != 0 {
+		t.Fatalf("HWM %d free %d, want 14 and 0", f.HWM(), f.FreeCount())
+	}
+	f.Rollback()
+	if f.HWM() != 2 || f.FreeCount() != 0 || len(entriesOf(f)) != 0 {
+		t.Fatalf("after rollback: HWM %d entries %+v", f.HWM(), entriesOf(f))
+	}
+}
+
+// TestLifespanAroundReader is the case an "oldest reader" rule gets wrong:
+// a version born after an old reader and freed before the latest commit is
+// visible to nobody and must be reused although the old reader is active.
+func TestLifespanAroundReader(t *testing.T) {
+	f := New(2)
+	f.Begin(1)
+	a := f.Allocate(1) // born 1
+	f.Commit()
+	f.Begin(4)
+	b := f.Allocate(1) // born 4
+	f.Commit()
+	f.Begin(6)
+	f.Free(a, 1, 1) // visible to [1, 6)
+	f.Free(b, 1, 4) // visible to [4, 6)
+	f.Commit()
+	mustVerify(t, f)
+
+	// A reader at 3 and the latest commit 6: 3 lies in [1, 6) only.
+	f.Begin(7)
+	f.Release([]page.TxID{3, 6})
+	mustVerify(t, f)
+	if !f.IsFree(b) || f.IsFree(a) {
+		t.Fatalf("IsFree(a)=%v IsFree(b)=%v, want false, true", f.IsFree(a), f.IsFree(b))
+	}
+	wantAlloc(t, f, 1, b)
+	f.Commit()
+
+	// A snapshot at 5 would have pinned b; a reader at 6 (= freed) sees
+	// neither. Once the reader at 3 ends, a is free.
+	f.Begin(8)
+	f.Release([]page.TxID{6, 7})
+	if !f.IsFree(a) || f.PendingCount() != 0 {
+		t.Fatalf("IsFree(a)=%v pending %d after the reader ended", f.IsFree(a), f.PendingCount())
+	}
+	mustVerify(t, f)
+}
+
+func TestSnapshotPinsOnlyItsVersions(t *testing.T) {
+	f := New(2)
+	f.Begin(1)
+	p := f.Allocate(3) // 2..4, born 1
+	f.Commit()
+	f.Begin(10)
+	f.Free(p, 1, 1)   // [1, 10)
+	f.Free(p+1, 1, 1) // [1, 10)
+	f.Commit()
+	f.Begin(11)
+	f.Release([]page.TxID{10, 10, 12})       // duplicates and unsorted tail are fine
+	if f.FreeCount() != 2 || !f.IsFree(p+1) { // nothing retained in [1,10)
+		t.Fatalf("free %d, want 2", f.FreeCount())
+	}
+	f.Commit()
+
+	f.Begin(20)
+	f.Free(p+2, 1, 1) // [1, 20)
+	f.Commit()
+	f.Begin(21)
+	f.Release([]page.TxID{19, 20}) // snapshot of 19 sees it
+	if f.IsFree(p+2) || f.PendingCount() != 1 {
+		t.Fatal("a snapshot inside the lifespan did not pin the page")
+	}
+	f.Release([]page.TxID{20})
+	if !f.IsFree(p+2) {
+		t.Fatal("deleting the snapshot did not release the page")
+	}
+	mustVerify(t, f)
+}
+
+// TestReleaseCost checks that Release looks only at groups whose verdict can
+// change: with many groups pinned by an old snapshot, advancing the latest
+// commit costs O(new groups), an unchanged set costs nothing, and dropping
+// the snapshot re-evaluates (and frees) everything.
+func TestReleaseCost(t *testing.T) {
+	f := New(2)
+	f.Begin(1)
+	base := f.Allocate(1000) // born 1, pinned by the snapshot at 1
+	f.Commit()
+	const groups = 200
+	for i := range groups {
+		tx := page.TxID(2 + i)
+		f.Begin(tx)
+		f.Release([]page.TxID{1, tx - 1})
+		before := f.evals
+		f.Release([]page.TxID{1, tx - 1})
+		if f.evals != before {
+			t.Fatalf("tx %d: unchanged retained set re-evaluated %d groups", tx, f.evals-before)
+		}
+		f.Free(base+page.ID(i), 1, 1)
+		f.Commit()
+	}
+	// Each new group is looked at when it is new; moving "latest" from
+	// tx-1 to tx touches only groups freed after tx-1.
+	if f.evals > 2*groups {
+		t.Fatalf("%d evaluations for %d groups", f.evals, groups)
+	}
+	if f.PendingCount() != groups || len(f.groups) != groups {
+		t.Fatalf("pending %d groups %d, want %d", f.PendingCount(), len(f.groups), groups)
+	}
+	before := f.evals
+	f.Begin(1000)
+	f.Release([]page.TxID{999})
+	if f.evals-before != groups || f.PendingCount() != 0 || len(f.groups) != 0 {
+		t.Fatalf("dropping the snapshot: %d evaluations, pending %d, groups %d", f.evals-before, f.PendingCount(), len(f.groups))
+	}
+	if f.FreeCount() != groups {
+		t.Fatalf("free %d, want %d", f.FreeCount(), groups)
+	}
+	mustVerify(t, f)
+}
+
+func TestFreeInconsistentIsReportedByPersist(t *testing.T) {
+	f := New(2)
+	f.Begin(1)
+	p := f.Allocate(4)
+	f.Commit()
+	f.Begin(2)
+	f.Free(p, 2, 1)
+	cases := []struct {
+		id   page.ID
+		span int
+		born page.TxID
+	}{
+		{p + 1, 1, 1},   // already pending
+		{p + 3, 2, 1},   // beyond HWM
+		{1, 1, 1},       // meta page
+		{p + 2, 1, 3},   // born after the freeing tx
+		{p + 2, 0, 1},   // empty
+		{p + 20, 1, 1},  // beyond HWM
+		{p + 2, -1, 1},  // negative
+		{p + 2, 1 << 40, 1},
+	}
+	for _, c := range cases {
+		before := entriesOf(f)
+		f.Free(c.id, c.span, c.born)
+		if !slices.Equal(before, entriesOf(f)) {
+			t.Fatalf("Free(%d, %d, %d) changed the state", c.id, c.span, c.born)
+		}
+		_, _, err := f.Persist(page.MinSize, f.Allocate)
+		if !errors.Is(err, page.ErrCorrupt) {
+			t.Fatalf("Free(%d, %d, %d): Persist error %v, want ErrCorrupt", c.id, c.span, c.born, err)
+		}
+		f.Rollback()
+		f.Begin(2)
+		f.Free(p, 2, 1)
+	}
+	mustVerify(t, f)
+}
+
+func TestPersistRejectsForeignAlloc(t *testing.T) {
+	f := New(2)
+	f.Begin(1)
+	f.Allocate(1)
+	_, _, err := f.Persist(4096, func(int) page.ID { return 100 })
+	if err == nil {
+		t.Fatal("Persist accepted a run placed outside the freelist")
+	}
+	_, _, err = f.Persist(4096, func(n int) page.ID { f.Allocate(n); return f.Allocate(n) })
+	if err == nil {
+		t.Fatal("Persist accepted two allocations for one run")
+	}
+	f.Rollback()
+	if f.HWM() != 2 {
+		t.Fatalf("HWM %d after rollback, want 2", f.HWM())
+	}
+	f.Begin(1)
+	if _, _, err := f.Persist(1000, f.Allocate); err == nil {
+		t.Fatal("Persist accepted page size 1000")
+	}
+}
+
+func TestAllocatePanicsOnBadSpan(t *testing.T) {
+	for _, span := range []int{0, -1} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Fatalf("Allocate(%d) did not panic", span)
+				}
+			}()
+			New(2).Allocate(span)
+		}()
+	}
+}
+
+func TestCheckpointReplacesChain(t *testing.T) {
+	d := newDisk(page.MinSize)
+	f := New(2)
+	var head page.Ref
+	var ckptTx page.TxID
+	for tx := page.TxID(1); ckptTx == 0; tx++ {
+		if tx > 200 {
+			t.Fatal("no checkpoint after 200 commits")
+		}
+		f.Begin(tx)
+		f.Release([]page.TxID{tx - 1})
+		f.Allocate(1)
+		chain := f.Chain()
+		runs, ref, err := f.Persist(page.MinSize, f.Allocate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.writeRuns(runs)
+		f.Commit()
+		head = ref
+		if page.TypeOf(runs[0]) != page.TypeFreeCheckp {
+			continue
+		}
+		ckptTx = tx
+		if len(chain) < minCheckpointChain {
+			t.Fatalf("checkpoint after a chain of %d runs", len(chain))
+		}
+		if got := f.Chain(); len(got) != 1 || got[0] != ref {
+			t.Fatalf("chain after checkpoint %v, want [%v]", got, ref)
+		}
+		// Every old run is now a version freed by this tx.
+		for _, r := range chain {
+			if f.IsFree(r.ID) || !f.overlaps(r.ID, 1) {
+				t.Fatalf("old chain run %v is not pending", r)
+			}
+		}
+		if f.PendingCount() != len(chain) {
+			t.Fatalf("pending %d, want the %d old runs", f.PendingCount(), len(chain))
+		}
+	}
+	g, err := Load(head, page.MinSize, d.read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(entriesOf(g), entriesOf(f)) || g.HWM() != f.HWM() {
+		t.Fatalf("loaded checkpoint differs:\n%+v\n%+v", entriesOf(g), entriesOf(f))
+	}
+	f.Begin(ckptTx + 1)
+	f.Release([]page.TxID{ckptTx})
+	if f.PendingCount() != 0 {
+		t.Fatalf("old chain still pending after the checkpoint became latest: %d", f.PendingCount())
+	}
+}
+
+func TestLoadEmpty(t *testing.T) {
+	f, err := Load(page.Ref{}, 4096, func(page.Ref) ([]byte, error) {
+		t.Fatal("read called for a zero head")
+		return nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.HWM() != 2 || len(entriesOf(f)) != 0 || len(f.Chain()) != 0 {
+		t.Fatalf("empty load: HWM %d entries %v chain %v", f.HWM(), entriesOf(f), f.Chain())
+	}
+}

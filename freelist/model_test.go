@@ -1,0 +1,392 @@
+package freelist
+
+import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/cowfile/cowfile/pager/page"
+)
+
+// model is the reference the Freelist is checked against: one state per
+// page, the lifespan rule applied page by page, allocation by scanning for
+// the lowest id that starts a run of free pages (or pages at/after HWM).
+type model struct {
+	hwm   page.ID
+	pages map[page.ID]pageState // free or pending; absent = in use or beyond HWM
+}
+
+type pageState struct {
+	pending     bool
+	born, freed page.TxID
+}
+
+func newModel() *model { return &model{hwm: 2, pages: map[page.ID]pageState{}} }
+
+func (m *model) clone() *model { return &model{hwm: m.hwm, pages: maps.Clone(m.pages)} }
+
+func (m *model) usable(p page.ID) bool {
+	if p >= m.hwm {
+		return true
+	}
+	st, ok := m.pages[p]
+	return ok && !st.pending
+}
+
+func (m *model) alloc(span int) page.ID {
+	for s := page.ID(2); ; s++ {
+		fits := true
+		for p := s; p < s+page.ID(span); p++ {
+			if !m.usable(p) {
+				fits = false
+				s = p // the next candidate starts after p
+				break
+			}
+		}
+		if fits {
+			for p := s; p < s+page.ID(span); p++ {
+				delete(m.pages, p)
+			}
+			m.hwm = max(m.hwm, s+page.ID(span))
+			return s
+		}
+	}
+}
+
+func (m *model) free(id page.ID, span int, born, tx page.TxID) {
+	for p := id; p < id+page.ID(span); p++ {
+		if _, ok := m.pages[p]; ok || p >= m.hwm {
+			panic(fmt.Sprintf("model: page %d freed twice", p))
+		}
+		if born == tx {
+			m.pages[p] = pageState{}
+		} else {
+			m.pages[p] = pageState{pending: true, born: born, freed: tx}
+		}
+	}
+}
+
+func (m *model) release(retained []page.TxID) {
+	for p, st := range m.pages {
+		if !st.pending {
+			continue
+		}
+		seen := false
+		for _, x := range retained {
+			if st.born <= x && x < st.freed {
+				seen = true
+			}
+		}
+		if !seen {
+			m.pages[p] = pageState{}
+		}
+	}
+}
+
+// pagesOf expands the Freelist's entries into the model's form.
+func pagesOf(f *Freelist) map[page.ID]pageState {
+	got := map[page.ID]pageState{}
+	f.Entries(func(e Entry) bool {
+		for p := e.ID; p < e.end(); p++ {
+			got[p] = pageState{pending: e.Freed != 0, born: e.Born, freed: e.Freed}
+		}
+		return true
+	})
+	return got
+}
+
+// disk is an in-memory file of pages. read verifies runs as the engine
+// would (checksum and Merkle reference), so a freelist run that was
+// overwritten because the freelist handed out its pages is caught.
+type disk struct {
+	pageSize int
+	pages    map[page.ID][]byte
+}
+
+func newDisk(pageSize int) *disk { return &disk{pageSize: pageSize, pages: map[page.ID][]byte{}} }
+
+func (d *disk) writeRuns(runs [][]byte) {
+	for _, run := range runs {
+		h := page.GetHeader(run)
+		for i := range page.ID(h.Span) {
+			d.pages[h.ID+i] = slices.Clone(run[int(i)*d.pageSize : int(i+1)*d.pageSize])
+		}
+	}
+}
+
+// scribble overwrites pages the way the tree would after allocating them.
+func (d *disk) scribble(id page.ID, span int) {
+	for p := id; p < id+page.ID(span); p++ {
+		b := make([]byte, d.pageSize)
+		page.PutHeader(b, page.Header{ID: p, Type: page.TypeLeaf, Span: 1})
+		b[page.HeaderSize] = byte(p)
+		d.pages[p] = b
+	}
+}
+
+func (d *disk) read(r page.Ref) ([]byte, error) {
+	first, ok := d.pages[r.ID]
+	if !ok {
+		return nil, page.Corrupt(r.ID, "never written")
+	}
+	h := page.GetHeader(first)
+	run := slices.Clone(first)
+	for i := page.ID(1); i < page.ID(h.Span); i++ {
+		p, ok := d.pages[r.ID+i]
+		if !ok {
+			return nil, page.Corrupt(r.ID+i, "never written")
+		}
+		run = append(run, p...)
+	}
+	if err := page.VerifySum(run, r.ID); err != nil {
+		return nil, err
+	}
+	if err := page.MatchRef(h, r); err != nil {
+		return nil, err
+	}
+	return run, nil
+}
+
+// object is a page run in use by the imaginary tree.
+type object struct {
+	id   page.ID
+	span int
+	born page.TxID
+}
+
+// harness runs random transactions against a Freelist and the model,
+// persisting each commit to a disk and reloading it from time to time.
+type harness struct {
+	t           *testing.T
+	rng         *rand.Rand
+	pageSize    int
+	f           *Freelist
+	m           *model
+	d           *disk
+	last        page.TxID // latest committed txid
+	head        page.Ref
+	objects     []object
+	readers     []page.TxID
+	snapshots   []page.TxID
+	checkpoints int
+	loads       int
+	rollbacks   int
+}
+
+func newHarness(t *testing.T, seed uint64, pageSize int) *harness {
+	return &harness{
+		t:        t,
+		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		pageSize: pageSize,
+		f:        New(2),
+		m:        newModel(),
+		d:        newDisk(pageSize),
+	}
+}
+
+func (h *harness) retained() []page.TxID {
+	r := append([]page.TxID{h.last}, h.readers...)
+	r = append(r, h.snapshots...)
+	slices.Sort(r)
+	return r
+}
+
+// compare checks the Freelist against the model, page by page.
+func (h *harness) compare(when string) {
+	h.t.Helper()
+	if err := h.f.verify(); err != nil {
+		h.t.Fatalf("%s: %v", when, err)
+	}
+	if h.f.HWM() != h.m.hwm {
+		h.t.Fatalf("%s: HWM %d, model %d", when, h.f.HWM(), h.m.hwm)
+	}
+	if got := pagesOf(h.f); !maps.Equal(got, h.m.pages) {
+		h.t.Fatalf("%s: state differs from the model:\n got %v\nwant %v", when, got, h.m.pages)
+	}
+	free, pending := 0, 0
+	for _, st := range h.m.pages {
+		if st.pending {
+			pending++
+		} else {
+			free++
+		}
+	}
+	if h.f.FreeCount() != free || h.f.PendingCount() != pending {
+		h.t.Fatalf("%s: counts %d/%d, model %d/%d", when, h.f.FreeCount(), h.f.PendingCount(), free, pending)
+	}
+}
+
+func (h *harness) alloc(span int) page.ID {
+	id := h.f.Allocate(span)
+	if want := h.m.alloc(span); id != want {
+		h.t.Fatalf("tx %d: Allocate(%d) = %d, model picks %d", h.last+1, span, id, want)
+	}
+	return id
+}
+
+func (h *harness) step() {
+	tx := h.last + 1
+	h.f.Begin(tx)
+	r := h.retained()
+	h.f.Release(r)
+	h.m.release(r)
+	h.compare(fmt.Sprintf("tx %d after Release(%v)", tx, r))
+	savedModel, savedObjects, savedEntries, savedHWM := h.m.clone(), slices.Clone(h.objects), entriesOf(h.f), h.f.HWM()
+
+	for range h.rng.IntN(14) {
+		if len(h.objects) > 0 && h.rng.IntN(100) < 40+len(h.objects)/20 {
+			i := h.rng.IntN(len(h.objects))
+			o := h.objects[i]
+			h.objects = slices.Delete(h.objects, i, i+1)
+			h.f.Free(o.id, o.span, o.born)
+			h.m.free(o.id, o.span, o.born, tx)
+			continue
+		}
+		span := 1
+		if h.rng.IntN(5) == 0 {
+			span = 2 + h.rng.IntN(6)
+		}
+		id := h.alloc(span)
+		h.d.scribble(id, span)
+		h.objects = append(h.objects, object{id: id, span: span, born: tx})
+	}
+	h.compare(fmt.Sprintf("tx %d after its ops", tx))
+
+	rollback := func() {
+		h.f.Rollback()
+		h.m, h.objects = savedModel, savedObjects
+		h.rollbacks++
+		if got := entriesOf(h.f); !slices.Equal(got, savedEntries) || h.f.HWM() != savedHWM {
+			h.t.Fatalf("tx %d: Rollback did not restore the state:\n got %+v HWM %d\nwant %+v HWM %d", tx, got, h.f.HWM(), savedEntries, savedHWM)
+		}
+		h.compare(fmt.Sprintf("tx %d after Rollback", tx))
+	}
+	if h.rng.IntN(12) == 0 {
+		rollback()
+		return
+	}
+
+	oldChain := h.f.Chain()
+	runs, ref, err := h.f.Persist(h.pageSize, h.alloc)
+	if err != nil {
+		h.t.Fatalf("tx %d: Persist: %v", tx, err)
+	}
+	if len(runs) != 1 {
+		h.t.Fatalf("tx %d: Persist built %d runs", tx, len(runs))
+	}
+	hd := page.GetHeader(runs[0])
+	if hd.ID != ref.ID || hd.TxID != tx || uint64(len(runs[0])) != uint64(hd.Span)*uint64(h.pageSize) {
+		h.t.Fatalf("tx %d: run header %+v, ref %v", tx, hd, ref)
+	}
+	if hd.Type == page.TypeFreeCheckp {
+		h.checkpoints++
+		for _, old := range oldChain {
+			oh := page.GetHeader(h.d.pages[old.ID])
+			// Chain runs are needed only by the previous commit (the
+			// fallback), so they are freed as if born by it.
+			h.m.free(old.ID, int(oh.Span), max(old.TxID, tx-1), tx)
+		}
+	}
+	h.compare(fmt.Sprintf("tx %d after Persist", tx))
+	h.d.writeRuns(runs)
+	if h.rng.IntN(25) == 0 { // the commit's sync failed
+		rollback()
+		return
+	}
+	h.f.Commit()
+	h.last, h.head = tx, ref
+	if got := h.f.Chain(); len(got) == 0 || got[0] != ref {
+		h.t.Fatalf("tx %d: chain head %v, want %v", tx, got, ref)
+	}
+	h.churnRetained()
+}
+
+// churnRetained starts and ends readers and snapshots. Both only ever
+// start at the latest commit, as in the engine.
+func (h *harness) churnRetained() {
+	if h.rng.IntN(4) == 0 {
+		h.readers = append(h.readers, h.last)
+	}
+	if len(h.readers) > 0 && h.rng.IntN(3) == 0 {
+		i := h.rng.IntN(len(h.readers))
+		h.readers = slices.Delete(h.readers, i, i+1)
+	}
+	if h.rng.IntN(40) == 0 {
+		h.snapshots = append(h.snapshots, h.last)
+	}
+	if len(h.snapshots) > 0 && h.rng.IntN(15) == 0 {
+		i := h.rng.IntN(len(h.snapshots))
+		h.snapshots = slices.Delete(h.snapshots, i, i+1)
+	}
+}
+
+// checkLoad rebuilds the state from the disk and compares it, entry for
+// entry, with the live state after the same Release. With reopen the
+// loaded state replaces the live one (readers do not survive a reopen).
+func (h *harness) checkLoad(reopen bool) {
+	h.t.Helper()
+	if reopen {
+		h.readers = nil
+	}
+	g, err := Load(h.head, h.pageSize, h.d.read)
+	if err != nil {
+		h.t.Fatalf("after tx %d: Load: %v", h.last, err)
+	}
+	h.loads++
+	r := h.retained()
+	g.Release(r)
+	h.f.Release(r)
+	h.m.release(r)
+	if err := g.verify(); err != nil {
+		h.t.Fatalf("after tx %d: loaded state: %v", h.last, err)
+	}
+	if got, want := entriesOf(g), entriesOf(h.f); !slices.Equal(got, want) || g.HWM() != h.f.HWM() {
+		h.t.Fatalf("after tx %d: loaded state differs:\n got %+v HWM %d\nwant %+v HWM %d", h.last, got, g.HWM(), want, h.f.HWM())
+	}
+	if !slices.Equal(g.Chain(), h.f.Chain()) || g.FreeCount() != h.f.FreeCount() || g.PendingCount() != h.f.PendingCount() {
+		h.t.Fatalf("after tx %d: loaded chain or counts differ", h.last)
+	}
+	if reopen {
+		h.f = g
+	}
+	h.compare(fmt.Sprintf("after Load at tx %d", h.last))
+}
+
+// TestModel runs random transactions (allocations of pages and runs, frees,
+// rollbacks, failed commits, readers and snapshots coming and going) and
+// compares the Freelist with the model after every step, and a Load of the
+// persisted chain with the live state after many commits.
+func TestModel(t *testing.T) {
+	for seed := range uint64(4) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			h := newHarness(t, seed, page.MinSize)
+			for range 700 {
+				h.step()
+				if h.rng.IntN(6) == 0 {
+					h.checkLoad(h.rng.IntN(3) == 0)
+				}
+			}
+			h.checkLoad(false)
+			if h.checkpoints < 3 || h.loads < 50 || h.rollbacks < 20 {
+				t.Fatalf("workload too weak: %d checkpoints, %d loads, %d rollbacks", h.checkpoints, h.loads, h.rollbacks)
+			}
+			t.Logf("%d checkpoints, %d loads, %d rollbacks, HWM %d, %d free, %d pending",
+				h.checkpoints, h.loads, h.rollbacks, h.f.HWM(), h.f.FreeCount(), h.f.PendingCount())
+		})
+	}
+}
+
+// TestRoundTripEveryCommit loads after every single commit, through several
+// checkpoints, with the default page size.
+func TestRoundTripEveryCommit(t *testing.T) {
+	h := newHarness(t, 99, page.DefaultSize)
+	for range 400 {
+		h.step()
+		h.checkLoad(h.rng.IntN(10) == 0)
+	}
+	if h.checkpoints < 3 {
+		t.Fatalf("only %d checkpoints", h.checkpoints)
+	}
+}

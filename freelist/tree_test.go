@@ -1,0 +1,138 @@
+package freelist
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/cowfile/cowfile/pager/page"
+)
+
+// TestTreeAgainstModel drives the B+tree with random inserts and deletes
+// and compares every query with a sorted slice.
+func TestTreeAgainstModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var tr tree
+	model := map[page.ID]uint32{}
+	const keys = 5000
+	for step := 0; step < 40000; step++ {
+		id := page.ID(rng.IntN(keys))
+		// Bias towards inserting in the first half, deleting later, so the
+		// tree both grows (splits) and shrinks (merges, root collapse).
+		grow := step < 20000
+		if _, ok := model[id]; !ok && (grow || rng.IntN(4) == 0) {
+			span := uint32(1 + rng.IntN(100))
+			tr.insert(Entry{ID: id, Span: span})
+			model[id] = span
+		} else if ok {
+			e, got := tr.delete(id)
+			if !got || e.ID != id || e.Span != model[id] {
+				t.Fatalf("delete(%d) = %+v, %v; want span %d", id, e, got, model[id])
+			}
+			delete(model, id)
+		}
+		if step%97 == 0 {
+			checkTree(t, &tr, model, rng)
+		}
+	}
+	for id := range model {
+		tr.delete(id)
+	}
+	if tr.len() != 0 || tr.root.size() != 0 {
+		t.Fatalf("tree not empty after deleting everything: %d", tr.len())
+	}
+}
+
+func checkTree(t *testing.T, tr *tree, model map[page.ID]uint32, rng *rand.Rand) {
+	t.Helper()
+	if err := tr.verify(); err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]page.ID, 0, len(model))
+	for id := range model {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var got []page.ID
+	tr.ascend(func(e Entry) bool { got = append(got, e.ID); return true })
+	if !slices.Equal(got, ids) {
+		t.Fatalf("ascend gives %d ids, model has %d", len(got), len(ids))
+	}
+	got = got[:0]
+	for c := tr.first(); c.valid(); c.next() {
+		got = append(got, c.entry().ID)
+	}
+	if !slices.Equal(got, ids) {
+		t.Fatalf("cursor gives %d ids, model has %d", len(got), len(ids))
+	}
+	for range 20 {
+		q := page.ID(rng.IntN(5100))
+		i, found := slices.BinarySearch(ids, q)
+		// floor
+		fe, fok := tr.floor(q)
+		switch {
+		case found:
+			if !fok || fe.ID != q {
+				t.Fatalf("floor(%d) = %v %v", q, fe.ID, fok)
+			}
+		case i == 0:
+			if fok {
+				t.Fatalf("floor(%d) = %v, want none", q, fe.ID)
+			}
+		default:
+			if !fok || fe.ID != ids[i-1] {
+				t.Fatalf("floor(%d) = %v %v, want %d", q, fe.ID, fok, ids[i-1])
+			}
+		}
+		// ceil
+		ce, cok := tr.ceil(q)
+		if i == len(ids) {
+			if cok {
+				t.Fatalf("ceil(%d) = %v, want none", q, ce.ID)
+			}
+		} else if !cok || ce.ID != ids[i] {
+			t.Fatalf("ceil(%d) = %v %v, want %d", q, ce.ID, cok, ids[i])
+		}
+		// firstFit
+		span := uint32(1 + rng.IntN(110))
+		want, wantOK := page.ID(0), false
+		for _, id := range ids {
+			if model[id] >= span {
+				want, wantOK = id, true
+				break
+			}
+		}
+		fit, ok := tr.firstFit(span)
+		if ok != wantOK || (ok && fit.ID != want) {
+			t.Fatalf("firstFit(%d) = %v %v, want %v %v", span, fit.ID, ok, want, wantOK)
+		}
+	}
+}
+
+func TestBuilder(t *testing.T) {
+	for _, n := range []int{0, 1, bulkFill, bulkFill + 1, bulkFill * bulkFill, bulkFill*bulkFill + 7, 100000} {
+		var b builder
+		model := map[page.ID]uint32{}
+		for i := range n {
+			id := page.ID(10 + 3*i)
+			b.add(Entry{ID: id, Span: uint32(1 + i%50)})
+			model[id] = uint32(1 + i%50)
+		}
+		tr := b.build()
+		checkTree(t, &tr, model, rand.New(rand.NewPCG(uint64(n), 9)))
+		// The built tree must stay valid under later updates.
+		for i := 0; i < n; i += 2 {
+			id := page.ID(10 + 3*i)
+			tr.delete(id)
+			delete(model, id)
+			tr.insert(Entry{ID: id + 1, Span: 200})
+			model[id+1] = 200
+		}
+		if err := tr.verify(); err != nil {
+			t.Fatalf("n=%d: %v", n, err)
+		}
+		if tr.len() != len(model) {
+			t.Fatalf("n=%d: len %d, want %d", n, tr.len(), len(model))
+		}
+	}
+}

@@ -1,0 +1,137 @@
+package cowfile
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+const goldenV1 = "testdata/format-v1.cow"
+
+// goldenScript writes the same database every time: nested buckets, a
+// large value, deletes, a deleted bucket, sequences, over several commits.
+// It applies each step to the model too.
+func goldenScript(db *DB, m *mbucket) error {
+	r := rand.New(rand.NewSource(42))
+	val := func(n int) []byte { b := make([]byte, n); r.Read(b); return b }
+	steps := []func(tx *Tx, m *mbucket) error{
+		func(tx *Tx, m *mbucket) error {
+			users, _ := tx.CreateBucket([]byte("users"))
+			m.sub["users"] = newMBucket()
+			for i := 0; i < 300; i++ {
+				k, v := fmt.Sprintf("user%04d", i), val(20+r.Intn(60))
+				users.Put([]byte(k), v)
+				m.sub["users"].kv[k] = string(v)
+			}
+			return nil
+		},
+		func(tx *Tx, m *mbucket) error {
+			prefs, _ := tx.Bucket([]byte("users")).CreateBucket([]byte("prefs"))
+			deep, _ := prefs.CreateBucket([]byte("deep"))
+			mp := newMBucket()
+			md := newMBucket()
+			m.sub["users"].sub["prefs"], mp.sub["deep"] = mp, md
+			big := val(5000) // its own multi-page run at 1 KiB pages
+			deep.Put([]byte("large"), big)
+			md.kv["large"] = string(big)
+			prefs.Put([]byte("theme"), []byte("dark"))
+			mp.kv["theme"] = "dark"
+			for i := 0; i < 3; i++ {
+				prefs.NextSequence()
+			}
+			mp.seq = 3
+			logs, _ := tx.CreateBucket([]byte("logs"))
+			m.sub["logs"] = newMBucket()
+			logs.Put([]byte("0001"), []byte("started"))
+			m.sub["logs"].kv["0001"] = "started"
+			tx.CreateBucket([]byte("scratch"))
+			return nil
+		},
+		func(tx *Tx, m *mbucket) error {
+			users := tx.Bucket([]byte("users"))
+			for i := 0; i < 300; i += 3 {
+				k := fmt.Sprintf("user%04d", i)
+				users.Delete([]byte(k))
+				delete(m.sub["users"].kv, k)
+			}
+			return tx.DeleteBucket([]byte("scratch"))
+		},
+		func(tx *Tx, m *mbucket) error {
+			users := tx.Bucket([]byte("users"))
+			for i := 1; i < 300; i += 7 {
+				k, v := fmt.Sprintf("user%04d", i), val(10)
+				users.Put([]byte(k), v)
+				m.sub["users"].kv[k] = string(v)
+			}
+			return nil
+		},
+	}
+	for _, step := range steps {
+		if err := db.Update(func(tx *Tx) error { return step(tx, m) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeGolden runs the script into a fresh file and returns its used bytes
+// (the pages below the high-water mark; the rest is preallocation).
+func writeGolden(t *testing.T, path string, m *mbucket) []byte {
+	db := mustOpen(t, path, &Options{PageSize: 1024, Durability: NoSync})
+	if err := goldenScript(db, m); err != nil {
+		t.Fatal(err)
+	}
+	n := db.Stats().FilePages * 1024
+	db.Close()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b[:n]
+}
+
+// The shipped golden file must open and hold what the script wrote.
+func TestGoldenFileOpens(t *testing.T) {
+	if *update {
+		b := writeGolden(t, filepath.Join(t.TempDir(), "g.cow"), newMBucket())
+		if err := os.WriteFile(goldenV1, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img, err := os.ReadFile(goldenV1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "v1.cow")
+	os.WriteFile(path, img, 0o600)
+	model := newMBucket()
+	writeGolden(t, filepath.Join(t.TempDir(), "model.cow"), model)
+	db := mustOpen(t, path, &Options{ReadOnly: true})
+	defer db.Close()
+	compareDB(t, db, model)
+}
+
+// The writer's output for the same script must not change silently: a
+// change in bytes is a format change and needs a version bump (and a new
+// golden file next to the old ones, which must still open).
+func TestWriterOutputUnchanged(t *testing.T) {
+	want, err := os.ReadFile(goldenV1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := writeGolden(t, filepath.Join(t.TempDir(), "g.cow"), newMBucket())
+	if !bytes.Equal(got, want) {
+		i := 0
+		for i < len(got) && i < len(want) && got[i] == want[i] {
+			i++
+		}
+		t.Fatalf("the writer's bytes changed (first difference at byte %d, page %d; %d vs %d bytes): "+
+			"bump meta.Version, keep %s, add a golden file for the new version", i, i/1024, len(got), len(want), goldenV1)
+	}
+}
