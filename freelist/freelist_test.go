@@ -135,7 +135,7 @@ func TestSnapshotPinsOnlyItsVersions(t *testing.T) {
 	f.Free(p+1, 1, 1) // [1, 10)
 	f.Commit()
 	f.Begin(11)
-	f.Release([]page.TxID{10, 10, 12})       // duplicates and unsorted tail are fine
+	f.Release([]page.TxID{10, 10, 12})        // duplicates and unsorted tail are fine
 	if f.FreeCount() != 2 || !f.IsFree(p+1) { // nothing retained in [1,10)
 		t.Fatalf("free %d, want 2", f.FreeCount())
 	}
@@ -150,7 +150,7 @@ func TestSnapshotPinsOnlyItsVersions(t *testing.T) {
 		t.Fatal("a snapshot inside the lifespan did not pin the page")
 	}
 	f.Release([]page.TxID{20})
-	if !f.IsFree(p+2) {
+	if !f.IsFree(p + 2) {
 		t.Fatal("deleting the snapshot did not release the page")
 	}
 	mustVerify(t, f)
@@ -210,13 +210,13 @@ func TestFreeInconsistentIsReportedByPersist(t *testing.T) {
 		span int
 		born page.TxID
 	}{
-		{p + 1, 1, 1},   // already pending
-		{p + 3, 2, 1},   // beyond HWM
-		{1, 1, 1},       // meta page
-		{p + 2, 1, 3},   // born after the freeing tx
-		{p + 2, 0, 1},   // empty
-		{p + 20, 1, 1},  // beyond HWM
-		{p + 2, -1, 1},  // negative
+		{p + 1, 1, 1},  // already pending
+		{p + 3, 2, 1},  // beyond HWM
+		{1, 1, 1},      // meta page
+		{p + 2, 1, 3},  // born after the freeing tx
+		{p + 2, 0, 1},  // empty
+		{p + 20, 1, 1}, // beyond HWM
+		{p + 2, -1, 1}, // negative
 		{p + 2, 1 << 40, 1},
 	}
 	for _, c := range cases {
