@@ -137,7 +137,7 @@ func (f *Freelist) endTx() {
 // ends at HWM). Preferring low ids lets the tail of the file empty out.
 // A span outside [1, 2^32) is a programming error and panics.
 func (f *Freelist) Allocate(span int) page.ID {
-	if span < 1 || span > maxExtent {
+	if span < 1 || int64(span) > maxExtent {
 		panic(fmt.Sprintf("freelist: Allocate(%d): span out of range", span))
 	}
 	n := uint32(span)
@@ -193,7 +193,7 @@ func (f *Freelist) Free(id page.ID, span int, born page.TxID) {
 
 func (f *Freelist) checkFree(id page.ID, span int, born page.TxID) error {
 	switch {
-	case span < 1 || span > maxExtent:
+	case span < 1 || int64(span) > maxExtent:
 		return page.Corrupt(id, "freelist: free of %d pages", span)
 	case id < firstPage || id >= f.hwm || uint64(span) > uint64(f.hwm-id):
 		return page.Corrupt(id, "freelist: free of %d pages beyond the end (HWM %d)", span, f.hwm)
