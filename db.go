@@ -42,6 +42,8 @@ type DB struct {
 
 	commits atomic.Uint64
 	syncs   atomic.Uint64
+	// Free-space counts published by the writer, so Stats never waits for it.
+	freePages, pendingPages atomic.Int64
 
 	batchMu sync.Mutex
 	batch   *batch
@@ -172,6 +174,7 @@ func (db *DB) load() error {
 		retained := db.retainedLocked()
 		db.mu.Unlock()
 		db.fl.Release(retained)
+		db.publishFreeCounts()
 		return nil
 	}
 	if len(why) == 0 {
@@ -266,6 +269,7 @@ func (db *DB) beginWrite() (*Tx, error) {
 	mp := db.p.Acquire()
 	db.mu.Unlock()
 	db.fl.Release(retained)
+	db.publishFreeCounts()
 	db.fl.Begin(tx.meta.TxID + 1)
 	tx.init(mp)
 	return tx, nil
@@ -347,10 +351,15 @@ type Stats struct {
 	Durability     Durability
 }
 
-// Stats returns statistics of the DB.
+// publishFreeCounts copies the writer's free-space counts for Stats.
+func (db *DB) publishFreeCounts() {
+	db.freePages.Store(int64(db.fl.FreeCount()))
+	db.pendingPages.Store(int64(db.fl.PendingCount()))
+}
+
+// Stats returns statistics of the DB. It never waits for the writer: the
+// free-space counts are those of the last commit or write transaction start.
 func (db *DB) Stats() Stats {
-	db.writer.Lock() // the free-space state belongs to the writer
-	defer db.writer.Unlock()
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	n := 0
@@ -359,7 +368,7 @@ func (db *DB) Stats() Stats {
 	}
 	return Stats{
 		TxID: uint64(db.meta.TxID), PageSize: db.ps, FilePages: uint64(db.meta.HWM),
-		FileSize: db.p.Size(), FreePages: db.fl.FreeCount(), PendingPages: db.fl.PendingCount(),
+		FileSize: db.p.Size(), FreePages: int(db.freePages.Load()), PendingPages: int(db.pendingPages.Load()),
 		OpenReaders: n, Commits: db.commits.Load(), Syncs: db.syncs.Load(),
 		FellBack: db.fallback, FallbackReason: db.fallbackWhy, Durability: db.opts.Durability,
 	}

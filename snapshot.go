@@ -123,10 +123,13 @@ func (db *DB) DeleteSnapshot(name string) error {
 	})
 }
 
-// Snapshots lists the snapshots, sorted by TxID.
+// Snapshots lists the snapshots, sorted by TxID. It reads the free-space
+// state of the latest commit to count each snapshot's own pages: O(free
+// and pending entries). It does not wait for a write transaction, only for
+// a commit in progress.
 func (db *DB) Snapshots() ([]SnapshotInfo, error) {
-	db.writer.Lock() // the free-space state belongs to the writer
-	defer db.writer.Unlock()
+	db.chainMu.Lock() // no commit may overwrite the latest free-space log meanwhile
+	defer db.chainMu.Unlock()
 	db.mu.Lock()
 	if db.closed {
 		db.mu.Unlock()
@@ -136,7 +139,15 @@ func (db *DB) Snapshots() ([]SnapshotInfo, error) {
 	for name, r := range db.snaps {
 		out = append(out, SnapshotInfo{Name: name, TxID: uint64(r.txid), Created: time.Unix(0, r.created)})
 	}
+	m := db.meta
+	mp := db.p.Acquire()
 	db.mu.Unlock()
+	defer mp.Release()
+	s := &store{db: db, m: mp, ps: m.PageSize, hwm: m.HWM}
+	fl, err := freelist.Load(m.Freelist, m.PageSize, s.readFree)
+	if err != nil {
+		return nil, err
+	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].TxID != out[j].TxID {
 			return out[i].TxID < out[j].TxID
@@ -149,7 +160,7 @@ func (db *DB) Snapshots() ([]SnapshotInfo, error) {
 	for i := range out {
 		txs[i] = out[i].TxID
 	}
-	db.fl.Entries(func(e freelist.Entry) bool {
+	fl.Entries(func(e freelist.Entry) bool {
 		if e.Freed == 0 {
 			return true
 		}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cowfile/cowfile/pager/page"
 )
@@ -382,5 +383,33 @@ func TestKeepVersions(t *testing.T) {
 	}
 	if err := db.View(func(tx *Tx) error { return tx.Check() }); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Stats and Snapshots are called from anywhere, inside Update too: they
+// must not wait for the write transaction.
+func TestStatsInsideUpdateDoesNotDeadlock(t *testing.T) {
+	db := mustOpen(t, tempPath(t), &Options{Durability: NoSync})
+	defer db.Close()
+	put(t, db, "b", "k", "v")
+	db.CreateSnapshot("s")
+	done := make(chan error, 1)
+	go func() {
+		done <- db.Update(func(tx *Tx) error {
+			st := db.Stats()
+			list, err := db.Snapshots()
+			if err == nil && (len(list) != 1 || st.TxID == 0) {
+				err = fmt.Errorf("stats %+v, snapshots %+v", st, list)
+			}
+			return err
+		})
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Stats or Snapshots inside Update deadlocked")
 	}
 }

@@ -186,6 +186,7 @@ func (tx *Tx) commit() error {
 		return err
 	}
 	db.fl.Commit()
+	db.publishFreeCounts()
 	db.mu.Lock()
 	db.meta = m
 	db.applySnapChangesLocked(tx.snapChanges)
