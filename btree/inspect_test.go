@@ -1,0 +1,78 @@
+package btree
+
+import (
+	"encoding/binary"
+	"math/rand"
+	"testing"
+
+	"github.com/cowfile/cowfile/pager/page"
+)
+
+// Elements decodes what the writer encoded: values, a nested bucket's
+// header and a large value's reference.
+func TestElements(t *testing.T) {
+	s := NewMemStore(1024)
+	tr := Open(s, page.Ref{})
+	tr.Put([]byte("a"), []byte("one"))
+	tr.Put([]byte("b"), make([]byte, 2000)) // large: its own run
+	tr.PutBucket([]byte("c"), BucketHeader{Root: page.Ref{ID: 9, Checksum: 7, TxID: 1}, Sequence: 42})
+	tr.Put([]byte("d"), nil)
+	root, err := tr.Spill()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Read(root, page.TypeLeaf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	els, err := Elements(p)
+	if err != nil || len(els) != 4 {
+		t.Fatalf("Elements: %d, %v", len(els), err)
+	}
+	if e := els[0]; string(e.Key) != "a" || e.Kind != KindValue || string(e.Value) != "one" {
+		t.Errorf("a: %+v", e)
+	}
+	if e := els[1]; e.Kind != KindLarge || e.LargeLen != 2000 || e.Large.IsZero() {
+		t.Errorf("b: %+v", e)
+	}
+	if e := els[2]; e.Kind != KindBucket || e.Bucket.Sequence != 42 || e.Bucket.Root.ID != 9 {
+		t.Errorf("c: %+v", e)
+	}
+	if e := els[3]; e.Kind != KindValue || len(e.Value) != 0 {
+		t.Errorf("d: %+v", e)
+	}
+	// header, 4 elements, the keys, "one", the 32-byte large reference
+	// and the 32-byte bucket header.
+	if got, want := UsedBytes(p), page.HeaderSize+4*leafElemSize+4+3+largeRefSize+bucketHeaderSize; got != want {
+		t.Errorf("UsedBytes = %d, want %d", got, want)
+	}
+}
+
+// Damaged pages give an error naming the element, and what was decoded
+// before it; random bytes never panic.
+func TestElementsDamaged(t *testing.T) {
+	p := make([]byte, 1024)
+	page.PutHeader(p, page.Header{ID: 5, Type: page.TypeLeaf, Count: 2, Span: 1})
+	e := p[page.HeaderSize:]
+	binary.LittleEndian.PutUint16(e[0:], 100) // off
+	binary.LittleEndian.PutUint16(e[2:], 1)   // ksize
+	binary.LittleEndian.PutUint16(e[8:], 1020)
+	binary.LittleEndian.PutUint16(e[10:], 10) // runs past the page
+	els, err := Elements(p)
+	if len(els) != 1 || err == nil {
+		t.Fatalf("Elements: %d, %v", len(els), err)
+	}
+	if err.Error() != "cowfile: corrupt: page 5: element 1: bytes [1020, 1030) outside the page" {
+		t.Errorf("error: %v", err)
+	}
+	r := rand.New(rand.NewSource(1))
+	for i := 0; i < 2000; i++ {
+		b := make([]byte, r.Intn(2048))
+		r.Read(b)
+		if len(b) > 24 {
+			b[24] = byte(page.TypeLeaf + page.Type(r.Intn(2)))
+		}
+		Elements(b)
+		UsedBytes(b)
+	}
+}
