@@ -81,6 +81,9 @@ Exit status 1 when anything is wrong (damaged pages, a fallback, leaks).`,
 			}
 		} else {
 			printInspect(w, a)
+			if len(a.SnapshotTxIDs) > 0 {
+				inspectSnapshots(w, args[0])
+			}
 		}
 		if len(a.Problems) > 0 {
 			return problemError{}
