@@ -39,6 +39,9 @@ type DB struct {
 
 	fallback    bool
 	fallbackWhy string
+	// skipTo is the lowest txid the next commit may take, set when Open
+	// passed over a valid newer meta (see load).
+	skipTo page.TxID
 
 	commits atomic.Uint64
 	syncs   atomic.Uint64
@@ -169,6 +172,16 @@ func (db *DB) load() error {
 			// commit torn by a crash, or rot in the last acknowledged one.
 			db.fallback = true
 			db.fallbackWhy = strings.Join(why, "; ")
+			// The passed-over commit's pages carry its txid. A next commit
+			// with that same txid could rewrite some of them byte for byte,
+			// and a crash during it would then let the dropped commit
+			// verify and come back. So the next commit skips past it,
+			// keeping the parity that puts its meta in the passed-over slot.
+			for _, o := range ms {
+				if o != nil && o.TxID > m.TxID {
+					db.skipTo = max(db.skipTo, o.TxID+2)
+				}
+			}
 		}
 		db.mu.Lock()
 		retained := db.retainedLocked()
@@ -270,8 +283,10 @@ func (db *DB) beginWrite() (*Tx, error) {
 	db.mu.Unlock()
 	db.fl.Release(retained)
 	db.publishFreeCounts()
-	db.fl.Begin(tx.meta.TxID + 1)
+	txid := max(tx.meta.TxID+1, db.skipTo)
+	db.fl.Begin(txid)
 	tx.init(mp)
+	tx.s.tx = txid
 	return tx, nil
 }
 

@@ -33,8 +33,10 @@ func (s *store) TxID() page.TxID { return s.tx }
 // the page, and remembered until the page is rewritten.
 func (s *store) Read(ref page.Ref, want page.Type) ([]byte, error) {
 	s.reads++
-	if run, ok := s.dirty[ref.ID]; ok {
-		return btree.CheckRef(run, ref, want, s.ps)
+	if s.dirty != nil {
+		if run, ok := s.dirty[ref.ID]; ok {
+			return btree.CheckRef(run, ref, want, s.ps)
+		}
 	}
 	hwm := s.hwm
 	if s.tx != 0 {
@@ -48,7 +50,7 @@ func (s *store) Read(ref page.Ref, want page.Type) ([]byte, error) {
 	if err != nil {
 		return nil, page.Corrupt(ref.ID, "unreadable: %v", err)
 	}
-	span := int64(page.GetHeader(first).Span)
+	span := int64(page.SpanOf(first))
 	if span == 0 || span > int64(hwm-ref.ID) {
 		return nil, page.Corrupt(ref.ID, "run of %d pages runs past the high-water mark", span)
 	}
@@ -90,6 +92,34 @@ func (s *store) Free(id page.ID, span int, born page.TxID) {
 }
 
 func (s *store) Write(id page.ID, run []byte) { s.dirty[id] = run }
+
+// PageBuffer returns a zeroed page buffer, recycled from an earlier commit
+// when one is at hand: a commit that rewrites a thousand pages would
+// otherwise allocate, zero and later collect a thousand fresh ones.
+func (s *store) PageBuffer() []byte {
+	if p, ok := pageBuffers.Get().(*[]byte); ok && len(*p) == s.ps {
+		b := *p
+		clear(b)
+		return b
+	}
+	return make([]byte, s.ps)
+}
+
+// pageBuffers holds page buffers whose commit has been written (the kernel
+// has its copy), for PageBuffer to hand out again. Buffers of another page
+// size are dropped when met.
+var pageBuffers sync.Pool
+
+// recyclePages gives the one-page buffers of a written commit back to
+// pageBuffers. Nothing refers to them any more: readers read the map,
+// and the transaction's trees were spilled to references.
+func recyclePages(dirty map[page.ID][]byte, ps int) {
+	for _, b := range dirty {
+		if len(b) == ps && cap(b) == ps {
+			pageBuffers.Put(&b)
+		}
+	}
+}
 
 // walkerFor returns the one tree walker configured for s.
 func walkerFor(s *store) *btree.Walker { return &btree.Walker{Store: s} }

@@ -3,7 +3,7 @@ package cowfile
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 
 	"github.com/cowfile/cowfile/btree"
 	"github.com/cowfile/cowfile/meta"
@@ -210,16 +210,21 @@ func (db *DB) writeCommit(m meta.Meta, dirty map[page.ID][]byte) error {
 		ids = append(ids, id)
 		db.verified.clear(id)
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	slices.Sort(ids)
+	// Coalesce contiguous pages into runs, one pwritev each. end is where
+	// the last run ends: summing its buffers for every page would make a
+	// run of k pages cost O(k²).
 	var runs []pager.Run
+	var end int64
 	for _, id := range ids {
 		run := dirty[id]
 		off := int64(id) * ps
-		if n := len(runs); n > 0 && runs[n-1].Off+runLen(runs[n-1]) == off {
+		if n := len(runs); n > 0 && end == off {
 			runs[n-1].Bufs = append(runs[n-1].Bufs, run)
-			continue
+		} else {
+			runs = append(runs, pager.Run{Off: off, Bufs: [][]byte{run}})
 		}
-		runs = append(runs, pager.Run{Off: off, Bufs: [][]byte{run}})
+		end = off + int64(len(run))
 	}
 	if err := db.p.WritePages(runs); err != nil {
 		return db.fail(err)
@@ -243,15 +248,8 @@ func (db *DB) writeCommit(m meta.Meta, dirty map[page.ID][]byte) error {
 	for _, id := range ids {
 		db.verified.add(id) // we wrote them: their checksums hold
 	}
+	recyclePages(dirty, db.ps)
 	return nil
-}
-
-func runLen(r pager.Run) int64 {
-	var n int64
-	for _, b := range r.Bufs {
-		n += int64(len(b))
-	}
-	return n
 }
 
 func (db *DB) sync() error {

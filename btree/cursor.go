@@ -154,6 +154,9 @@ func (c *Cursor) descend(last bool) bool {
 // frame's index is left at 0). An empty tree gets an empty root node when
 // the tree is writable, so that a Put has somewhere to go.
 func (c *Cursor) seekLeaf(key []byte) error {
+	if c.pathHolds(key) {
+		return nil
+	}
 	if !c.pushRoot() {
 		if c.err != nil {
 			return c.err
@@ -174,6 +177,37 @@ func (c *Cursor) seekLeaf(key []byte) error {
 		}
 	}
 	return nil
+}
+
+// pathHolds reports whether the cursor's path, as the previous write left
+// it, already leads to the leaf whose range holds key, so seekLeaf can keep
+// it: sequential inserts land in the same leaf again and again. The path
+// qualifies only if every frame is a node linked to the next one — nodes
+// are the transaction's own and change shape only at Spill, which resets
+// the path — and key lies in the child range each frame chose (what
+// childIndex would pick again).
+func (c *Cursor) pathHolds(key []byte) bool {
+	n := len(c.stack)
+	if n == 0 || c.t.rootNode == nil || c.stack[0].n != c.t.rootNode {
+		return false
+	}
+	for d := 0; d < n-1; d++ {
+		f := &c.stack[d]
+		if f.n == nil || f.n.leaf {
+			return false
+		}
+		in := f.n.inodes
+		switch {
+		case f.i < 0 || f.i >= len(in) || in[f.i].child == nil || in[f.i].child != c.stack[d+1].n:
+			return false
+		case f.i > 0 && compare(in[f.i].key, key) > 0:
+			return false
+		case f.i+1 < len(in) && compare(key, in[f.i+1].key) >= 0:
+			return false
+		}
+	}
+	leaf := c.stack[n-1].n
+	return leaf != nil && leaf.leaf
 }
 
 // current returns the element at the leaf frame's index.
@@ -232,6 +266,18 @@ func (c *Cursor) Last() (key, val []byte, kind Kind) {
 
 // Next moves to the next element; a nil key means the end.
 func (c *Cursor) Next() (key, val []byte, kind Kind) {
+	// Fast path, taken by all but the last step in each leaf of a scan:
+	// the next element is on the same committed leaf page.
+	if n := len(c.stack); n > 0 {
+		if f := &c.stack[n-1]; f.n == nil && isLeaf(f.p) && f.i+1 < page.CountOf(f.p) && f.i >= 0 {
+			f.i++
+			key, val, kind = leafElem(f.p, f.i)
+			if kind != KindLarge {
+				return key, val, kind
+			}
+			return c.current()
+		}
+	}
 	for len(c.stack) > 0 {
 		d := len(c.stack) - 1
 		for ; d >= 0; d-- {
@@ -329,6 +375,12 @@ func (c *Cursor) deleteCurrent(kind Kind) error {
 	if !ok {
 		return nil
 	}
+	return c.deleteAt(i)
+}
+
+// deleteAt removes element i of the leaf at the top of a path that
+// seekLeaf has just built (so it reflects the tree's current nodes).
+func (c *Cursor) deleteAt(i int) error {
 	c.top().i = i
 	n, err := c.materialize()
 	if err != nil {
@@ -347,7 +399,7 @@ func (c *Cursor) materialize() (*node, error) {
 	root := &c.stack[0]
 	if root.n == nil {
 		if t.rootNode == nil {
-			t.rootNode = decode(root.p)
+			t.rootNode = t.decode(root.p)
 			t.s.Free(t.root.ID, 1, t.root.TxID)
 		}
 		root.n, root.p = t.rootNode, nil
@@ -360,7 +412,7 @@ func (c *Cursor) materialize() (*node, error) {
 		parent := &c.stack[d-1]
 		in := &parent.n.inodes[parent.i]
 		if in.child == nil {
-			in.child = decode(f.p)
+			in.child = t.decode(f.p)
 			t.s.Free(in.ref.ID, 1, in.ref.TxID)
 		}
 		f.n, f.p = in.child, nil

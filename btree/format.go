@@ -205,6 +205,20 @@ func Validate(p []byte, pageSize int) error {
 		if off < dataStart || off+ks+vs > len(p) {
 			return page.Corrupt(id, "element %d: bytes [%d, %d) outside the page", i, off, off+ks+vs)
 		}
+		// Copy-on-write rewrites every parent of a new page, so a page
+		// only references runs of its own transaction or older ones. A
+		// reference "from the future" is not followed by the verification
+		// of this page's commit, but would be by that of a later commit
+		// that copies the page unchanged, which would then fail: refuse it.
+		var child page.Ref
+		if h.Type == page.TypeBranch {
+			child = page.GetRef(e)
+		} else if Kind(e[6]) != KindValue {
+			child = page.GetRef(p[off+ks:])
+		}
+		if child.TxID > h.TxID {
+			return page.Corrupt(id, "element %d: reference to %v, written after this page (tx %d)", i, child, h.TxID)
+		}
 		key := p[off : off+ks]
 		if ks == 0 {
 			return page.Corrupt(id, "element %d: empty key", i)

@@ -28,11 +28,10 @@ type inode struct {
 	run   []byte   // leaf: the buffer of a large value's future run (value points into it)
 }
 
-// decode materializes the page p as a node.
-func decode(p []byte) *node {
-	n := &node{leaf: isLeaf(p)}
-	count := page.CountOf(p)
-	n.inodes = make([]inode, count, count+1)
+// decodeInto materializes the page p as a node whose elements are ins
+// (zeroed, one per element of p).
+func decodeInto(p []byte, ins []inode) *node {
+	n := &node{leaf: isLeaf(p), inodes: ins}
 	for i := range n.inodes {
 		in := &n.inodes[i]
 		if n.leaf {
@@ -75,6 +74,10 @@ func (n *node) size(pageSize int) int {
 // search returns the index of the first inode with key >= key, and whether
 // it is equal.
 func (n *node) search(key []byte) (int, bool) {
+	// A sequential load appends: one comparison with the last key settles it.
+	if l := len(n.inodes); l > 0 && bytes.Compare(n.inodes[l-1].key, key) < 0 {
+		return l, false
+	}
 	i := sort.Search(len(n.inodes), func(i int) bool { return bytes.Compare(n.inodes[i].key, key) >= 0 })
 	return i, i < len(n.inodes) && bytes.Equal(n.inodes[i].key, key)
 }

@@ -26,6 +26,14 @@ type Store interface {
 	Write(id page.ID, run []byte)
 }
 
+// PageBufferer is implemented by a Store that recycles the buffers of the
+// pages it has written: PageBuffer returns a zeroed buffer of one page,
+// which the tree then owns until it hands it to Write. Trees over other
+// stores allocate their buffers.
+type PageBufferer interface {
+	PageBuffer() []byte
+}
+
 // MemStore is an in-memory Store, for tests of this package and others.
 // It checks every read as a file-backed store would.
 type MemStore struct {
@@ -84,6 +92,17 @@ func (s *MemStore) Write(id page.ID, run []byte) {
 // run fits in run. It returns the run cut to its span. File-backed stores
 // call it on every read and VerifyRun only the first time a page is read.
 func CheckRef(run []byte, ref page.Ref, want page.Type, pageSize int) ([]byte, error) {
+	// Fast path, taken by every sound page: the same checks on the raw
+	// header, without decoding it. Any failure takes the slow path, which
+	// repeats them and says what is wrong.
+	if len(run) >= page.HeaderSize && page.MatchesRef(run, ref) {
+		t, span := page.TypeOf(run), int64(page.SpanOf(run))
+		// want 0 means branch or leaf; a page of type 0 must not match it.
+		typeOK := (want != 0 && t == want) || (want == 0 && (t == page.TypeBranch || t == page.TypeLeaf))
+		if n := span * int64(pageSize); typeOK && span != 0 && n <= int64(len(run)) {
+			return run[:n], nil
+		}
+	}
 	h, err := page.CheckHeader(run, ref.ID, 0)
 	if err != nil {
 		return nil, err

@@ -23,6 +23,53 @@ type Tree struct {
 	root     page.Ref // the committed root, or the root written by the last Spill
 	rootNode *node    // non-nil once the transaction changed the tree
 	wc       Cursor   // reused for writes
+	arena    []byte   // the free end of a chunk that small copies are cut from
+	slab     []inode  // the free end of a chunk that decoded nodes are cut from
+	// Sizes of the last chunks: they start small and double, so a
+	// transaction that changes one key allocates little.
+	arenaSize, slabSize int
+}
+
+// arenaChunk is the largest chunk that put cuts the copies of small keys
+// and values from: one allocation per many Puts instead of one each.
+// A chunk lives as long as any element in it, at most the transaction.
+const arenaChunk = 64 << 10
+
+// inodeChunk is the most elements one slab of decoded elements holds.
+const inodeChunk = 512
+
+// decode materializes page p as a node whose elements are cut from a slab
+// shared by the transaction's nodes: a commit that changes a thousand
+// leaves would otherwise make a thousand allocations that the collector
+// must zero, track and scan one by one. Each node gets room for one more
+// element; growing further reallocates, as any append does.
+func (t *Tree) decode(p []byte) *node {
+	count := page.CountOf(p)
+	need := count + 1
+	if need > inodeChunk/4 {
+		return decodeInto(p, make([]inode, count, need))
+	}
+	if len(t.slab) < need {
+		t.slabSize = min(max(2*t.slabSize, 32), inodeChunk)
+		t.slab = make([]inode, max(t.slabSize, need))
+	}
+	ins := t.slab[:count:need]
+	t.slab = t.slab[need:]
+	return decodeInto(p, ins)
+}
+
+// copyBuf returns n bytes for a copy, cut from the arena when small.
+func (t *Tree) copyBuf(n int) []byte {
+	if n > arenaChunk/16 {
+		return make([]byte, n)
+	}
+	if len(t.arena) < n {
+		t.arenaSize = min(max(2*t.arenaSize, 1<<10), arenaChunk)
+		t.arena = make([]byte, max(t.arenaSize, n))
+	}
+	b := t.arena[:n:n]
+	t.arena = t.arena[n:]
+	return b
 }
 
 // Open returns the tree rooted at root (a zero Ref is the empty tree).
@@ -153,7 +200,7 @@ func (t *Tree) put(key, value []byte, kind Kind) error {
 		copy(in.value, value)
 		in.key = append([]byte(nil), key...)
 	} else {
-		kv := make([]byte, len(key)+len(value))
+		kv := t.copyBuf(len(key) + len(value))
 		copy(kv, key)
 		copy(kv[len(key):], value)
 		in.key, in.value = kv[:len(key):len(key)], kv[len(key):]
@@ -163,7 +210,15 @@ func (t *Tree) put(key, value []byte, kind Kind) error {
 		n.inodes[i] = in
 		return nil
 	}
-	n.inodes = append(n.inodes, inode{})
+	if len(n.inodes) == cap(n.inodes) {
+		// Double, where append would grow a long slice by a quarter: a
+		// sequential load adds thousands of elements to one leaf node
+		// before Spill splits it, and each growth copies all of them.
+		grown := make([]inode, len(n.inodes), 2*cap(n.inodes)+1)
+		copy(grown, n.inodes)
+		n.inodes = grown
+	}
+	n.inodes = n.inodes[:len(n.inodes)+1]
 	copy(n.inodes[i+1:], n.inodes[i:])
 	n.inodes[i] = in
 	return nil
@@ -182,8 +237,12 @@ func (t *Tree) Delete(key []byte, kind Kind) (found bool, err error) {
 	if !ok {
 		return false, nil
 	}
-	c.top().i = i
-	return true, c.deleteCurrent(kind)
+	// The path was just built, so delete in place rather than through
+	// deleteCurrent, which searches the whole path again.
+	if have := c.top().kind(i); (have == KindBucket) != (kind == KindBucket) {
+		return true, ErrKindMismatch
+	}
+	return true, c.deleteAt(i)
 }
 
 // freeValue releases the run of a large value being replaced or deleted.
@@ -203,7 +262,7 @@ func (t *Tree) childNode(n *node, i int) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	in.child = decode(p)
+	in.child = t.decode(p)
 	t.s.Free(in.ref.ID, 1, in.ref.TxID)
 	return in.child, nil
 }
@@ -321,9 +380,18 @@ func (t *Tree) spill(n *node) ([]inode, error) {
 	}
 	parts := split(n.inodes, n.leaf, ps)
 	res := make([]inode, len(parts))
-	buf := make([]byte, len(parts)*ps)
+	pb, recycled := s.(PageBufferer)
+	var buf []byte
+	if !recycled {
+		buf = make([]byte, len(parts)*ps)
+	}
 	for i, part := range parts {
-		p := buf[i*ps : (i+1)*ps : (i+1)*ps]
+		var p []byte
+		if recycled {
+			p = pb.PageBuffer()
+		} else {
+			p = buf[i*ps : (i+1)*ps : (i+1)*ps]
+		}
 		id := s.Allocate(1)
 		sum := encode(p, part, n.leaf, id, tx)
 		s.Write(id, p)

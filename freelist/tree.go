@@ -89,11 +89,14 @@ func (n *node) recomputeMax() {
 
 // route returns the index of the child whose range holds id.
 func (n *node) route(id page.ID) int {
-	i, found := slices.BinarySearch(n.keys, id)
+	// keys[0] is not searched: it carries no meaning and can exceed
+	// keys[1] (kid 0 may have split below it), and a binary search over
+	// an unsorted slice would route to the wrong child.
+	i, found := slices.BinarySearch(n.keys[1:], id)
 	if found {
-		return i
+		return i + 1
 	}
-	return max(i-1, 0)
+	return i
 }
 
 // search returns the index of the first item with ID >= id, and whether it

@@ -373,11 +373,13 @@ func TestGrowPolicy(t *testing.T) {
 	cases := []struct{ size, want int64 }{
 		{1, 64 << 10},
 		{8 << 10, 64 << 10},
-		{64 << 10, 128 << 10},            // 64K + 8K -> 128K
-		{1 << 20, 1<<20 + 128<<10},       // +1/8, already aligned
-		{100 << 20, 100<<20 + 12800<<10}, // +12.5 MiB
-		{16 << 30, 17 << 30},             // step capped at 1 GiB
-		{math.MaxInt64, math.MaxInt64},   // no room: exactly the request
+		{64 << 10, 128 << 10},          // 64K + 8K -> 128K
+		{1 << 20, 1<<20 + 128<<10},     // +1/8, already aligned
+		{16 << 20, 18 << 20},           // +1/8 up to 16 MiB
+		{20 << 20, 22 << 20},           // then 1/64, at least 2 MiB
+		{1 << 30, 1<<30 + 16<<20},      // +1/64
+		{128 << 30, 129 << 30},         // step capped at 1 GiB
+		{math.MaxInt64, math.MaxInt64}, // no room: exactly the request
 	}
 	for _, c := range cases {
 		if got := growTarget(c.size); got != c.want {

@@ -110,6 +110,20 @@ func TypeOf(b []byte) Type { return Type(b[24]) }
 // CountOf returns the item count of the page in b.
 func CountOf(b []byte) int { return int(binary.LittleEndian.Uint16(b[26:28])) }
 
+// SpanOf returns the span (pages in the run) of the page in b.
+func SpanOf(b []byte) uint32 { return binary.LittleEndian.Uint32(b[28:32]) }
+
+// MatchesRef reports whether the header in b names r's page and carries
+// r's checksum and txid: the per-read Merkle check, done on the raw bytes
+// because it runs for every page of every lookup. CheckHeader and MatchRef
+// say what is wrong when it fails.
+func MatchesRef(b []byte, r Ref) bool {
+	_ = b[HeaderSize-1]
+	return ID(binary.LittleEndian.Uint64(b[8:])) == r.ID &&
+		binary.LittleEndian.Uint64(b[0:]) == r.Checksum &&
+		TxID(binary.LittleEndian.Uint64(b[16:])) == r.TxID
+}
+
 // Checksum computes the checksum of a page run: xxhash64 of everything but
 // the checksum field itself.
 func Checksum(run []byte) uint64 { return xxhash.Sum64(run[8:]) }
