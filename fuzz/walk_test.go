@@ -1,0 +1,243 @@
+package fuzz
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/cowfile/cowfile/meta"
+	"github.com/cowfile/cowfile/pager/page"
+)
+
+// An independent reader of the file format (docs/FORMAT.md), used by the
+// harness to know which pages a version reaches (the live assertion that no
+// write touches them) and to re-seal mutated files. It shares nothing with
+// the engine's tree code but the page header codec.
+
+const (
+	leafElem   = 8
+	branchElem = 28
+	kindBucket = 1
+	kindLarge  = 2
+	snapRecLen = page.RefSize + 16 // snapshot catalog record: root Ref, txid, created
+)
+
+// decodeMetas decodes both meta slots of img at page size ps.
+func decodeMetas(img []byte, ps int) (ms [2]*meta.Meta) {
+	for slot := 0; slot < 2; slot++ {
+		if len(img) < (slot+1)*ps {
+			continue
+		}
+		if m, err := meta.Decode(img[slot*ps:(slot+1)*ps], page.ID(slot)); err == nil {
+			ms[slot] = &m
+		}
+	}
+	return ms
+}
+
+// pageRun returns the run at id, as long as its header's span says, or an
+// error if it does not fit in img.
+func pageRun(img []byte, ps int, id page.ID) ([]byte, page.Header, error) {
+	off := uint64(id) * uint64(ps)
+	if id < 2 || off+uint64(ps) > uint64(len(img)) {
+		return nil, page.Header{}, fmt.Errorf("page %d outside the file", id)
+	}
+	h := page.GetHeader(img[off:])
+	end := off + uint64(h.Span)*uint64(ps)
+	if h.Span == 0 || end > uint64(len(img)) {
+		return nil, h, fmt.Errorf("page %d: run of %d pages outside the file", id, h.Span)
+	}
+	return img[off:end], h, nil
+}
+
+// reach returns every page the version m reaches: its trees (bucket
+// catalog, buckets, large values, snapshot catalog and the versions it
+// pins) and its free-space log. Pages are counted once per run page.
+func reach(img []byte, ps int, m *meta.Meta) (map[page.ID]bool, error) {
+	runs, err := reachRuns(img, ps, m)
+	seen := make(map[page.ID]bool, len(runs))
+	for id := range runs {
+		seen[id] = true
+	}
+	return seen, err
+}
+
+// reachRuns is reach, mapping every page to the first page of its run.
+func reachRuns(img []byte, ps int, m *meta.Meta) (map[page.ID]page.ID, error) {
+	seen := map[page.ID]page.ID{}
+	mark := func(id page.ID, span uint32) error {
+		for i := page.ID(0); i < page.ID(span); i++ {
+			if _, dup := seen[id+i]; dup {
+				return fmt.Errorf("page %d reached twice", id+i)
+			}
+			seen[id+i] = id
+		}
+		return nil
+	}
+	var tree func(r page.Ref, depth int, snaps bool) error
+	tree = func(r page.Ref, depth int, snaps bool) error {
+		if r.IsZero() {
+			return nil
+		}
+		if depth > 100 {
+			return fmt.Errorf("page %d: tree too deep", r.ID)
+		}
+		run, h, err := pageRun(img, ps, r.ID)
+		if err != nil {
+			return err
+		}
+		if err := mark(r.ID, h.Span); err != nil {
+			return err
+		}
+		n := int(h.Count)
+		switch h.Type {
+		case page.TypeBranch:
+			if page.HeaderSize+n*branchElem > len(run) {
+				return fmt.Errorf("page %d: bad count", r.ID)
+			}
+			for i := 0; i < n; i++ {
+				if err := tree(page.GetRef(run[page.HeaderSize+i*branchElem:]), depth+1, snaps); err != nil {
+					return err
+				}
+			}
+		case page.TypeLeaf:
+			if page.HeaderSize+n*leafElem > len(run) {
+				return fmt.Errorf("page %d: bad count", r.ID)
+			}
+			for i := 0; i < n; i++ {
+				e := run[page.HeaderSize+i*leafElem:]
+				off := int(binary.LittleEndian.Uint16(e[0:]))
+				ks := int(binary.LittleEndian.Uint16(e[2:]))
+				vs := int(binary.LittleEndian.Uint16(e[4:]))
+				if off+ks+vs > len(run) {
+					return fmt.Errorf("page %d: element %d outside the page", r.ID, i)
+				}
+				v := run[off+ks : off+ks+vs]
+				var err error
+				switch {
+				case e[6] == kindBucket && vs >= page.RefSize:
+					err = tree(page.GetRef(v), 0, false)
+				case e[6] == kindLarge && vs >= page.RefSize:
+					lr := page.GetRef(v)
+					var lh page.Header
+					if _, lh, err = pageRun(img, ps, lr.ID); err == nil {
+						err = mark(lr.ID, lh.Span)
+					}
+				case snaps && e[6] == 0 && vs == snapRecLen:
+					err = tree(page.GetRef(v), 0, false)
+				}
+				if err != nil {
+					return err
+				}
+			}
+		default:
+			return fmt.Errorf("page %d: type %v in a tree", r.ID, h.Type)
+		}
+		return nil
+	}
+	if err := tree(m.Root, 0, false); err != nil {
+		return seen, err
+	}
+	if err := tree(m.Snapshots, 0, true); err != nil {
+		return seen, err
+	}
+	for r, hops := m.Freelist, 0; !r.IsZero(); hops++ {
+		run, h, err := pageRun(img, ps, r.ID)
+		if err != nil {
+			return seen, err
+		}
+		if hops > 1<<20 {
+			return seen, fmt.Errorf("free-space chain does not end")
+		}
+		if err := mark(r.ID, h.Span); err != nil {
+			return seen, err
+		}
+		if h.Type != page.TypeFreeDelta {
+			break
+		}
+		r = page.GetRef(run[page.HeaderSize:])
+	}
+	return seen, nil
+}
+
+// reseal recomputes, bottom-up from both metas, every checksum and every
+// reference to it, so that a mutated file passes the Merkle checks and the
+// engine's structural checks are what judge it. Cycles and out-of-range
+// references are left as they are.
+func reseal(img []byte) {
+	ps, ok := meta.PeekPageSize(img)
+	if !ok {
+		for s := page.MinSize; s <= page.MaxSize && !ok; s *= 2 {
+			if len(img) >= 2*s {
+				if p, good := meta.PeekPageSize(img[s:]); good && p == s {
+					ps, ok = s, true
+				}
+			}
+		}
+		if !ok {
+			return
+		}
+	}
+	npages := page.ID(len(img) / ps)
+	state := map[page.ID]uint8{} // 1: being sealed, 2: done
+	var fix func(r []byte, depth int)
+	var seal func(id page.ID, depth int) (page.Header, bool)
+	// fix points the reference encoded at r at its target's current
+	// checksum and txid, sealing the target first.
+	fix = func(r []byte, depth int) {
+		ref := page.GetRef(r)
+		if ref.IsZero() {
+			return
+		}
+		if h, ok := seal(ref.ID, depth+1); ok {
+			ref.Checksum, ref.TxID = h.Checksum, h.TxID
+			page.PutRef(r, ref)
+		}
+	}
+	seal = func(id page.ID, depth int) (page.Header, bool) {
+		if id < 2 || id >= npages || depth > 200 {
+			return page.Header{}, false
+		}
+		off := int(id) * ps
+		if state[id] != 0 { // done, or a cycle: use what is there
+			return page.GetHeader(img[off:]), true
+		}
+		state[id] = 1
+		h := page.GetHeader(img[off:])
+		span := page.ID(max(h.Span, 1))
+		if span > npages-id {
+			span = npages - id
+		}
+		run := img[off : off+int(span)*ps]
+		n := int(h.Count)
+		switch h.Type {
+		case page.TypeBranch:
+			for i := 0; i < n && page.HeaderSize+(i+1)*branchElem <= len(run); i++ {
+				fix(run[page.HeaderSize+i*branchElem:], depth)
+			}
+		case page.TypeLeaf:
+			for i := 0; i < n && page.HeaderSize+(i+1)*leafElem <= len(run); i++ {
+				e := run[page.HeaderSize+i*leafElem:]
+				off := int(binary.LittleEndian.Uint16(e[0:]))
+				ks := int(binary.LittleEndian.Uint16(e[2:]))
+				vs := int(binary.LittleEndian.Uint16(e[4:]))
+				if vs >= page.RefSize && off+ks+vs <= len(run) && (e[6] != 0 || vs == snapRecLen) {
+					fix(run[off+ks:], depth)
+				}
+			}
+		case page.TypeFreeDelta:
+			if len(run) >= page.HeaderSize+page.RefSize {
+				fix(run[page.HeaderSize:], depth)
+			}
+		}
+		page.Seal(run)
+		state[id] = 2
+		return page.GetHeader(run), true
+	}
+	for slot := 0; slot < 2 && (slot+1)*ps <= len(img); slot++ {
+		mp := img[slot*ps : (slot+1)*ps]
+		for _, at := range []int{48, 72, 96} { // root, free-space log, snapshots
+			fix(mp[at:], 0)
+		}
+		page.Seal(mp)
+	}
+}
