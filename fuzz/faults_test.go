@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"os"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -56,11 +58,16 @@ func TestIOFaults(t *testing.T) {
 		{1024, cowfile.NoSync, []string{"Lp"}},
 	}
 	if longRun() {
-		// Every workload of up to two transactions, at the page sizes
-		// and durabilities COWFILE_PS and COWFILE_MODES allow.
+		// Every workload of up to two transactions (one with
+		// COWFILE_MAXOPS=1), at the page sizes and durabilities
+		// COWFILE_PS and COWFILE_MODES allow.
 		slices = nil
 		var ws []string
-		for _, w := range workloadsUpTo(2) {
+		maxOps := 2
+		if n, err := strconv.Atoi(os.Getenv("COWFILE_MAXOPS")); err == nil && n == 1 {
+			maxOps = 1
+		}
+		for _, w := range workloadsUpTo(maxOps) {
 			ws = append(ws, workloadString(w))
 		}
 		for _, ps := range pageSizes {
