@@ -42,6 +42,10 @@ type DB struct {
 	// skipTo is the lowest txid the next commit may take, set when Open
 	// passed over a valid newer meta (see load).
 	skipTo page.TxID
+	// wipeSlot: Open fell back, so the slot the next commit's meta goes
+	// to may hold (part of) a dropped commit's meta; that commit wipes it
+	// first (see writeCommit).
+	wipeSlot bool
 
 	commits atomic.Uint64
 	syncs   atomic.Uint64
@@ -172,6 +176,7 @@ func (db *DB) load() error {
 			// commit torn by a crash, or rot in the last acknowledged one.
 			db.fallback = true
 			db.fallbackWhy = strings.Join(why, "; ")
+			db.wipeSlot = true
 			// The passed-over commit's pages carry its txid. A next commit
 			// with that same txid could rewrite some of them byte for byte,
 			// and a crash during it would then let the dropped commit

@@ -204,6 +204,23 @@ func (db *DB) writeCommit(m meta.Meta, dirty map[page.ID][]byte) error {
 			return db.fail(err)
 		}
 	}
+	if db.wipeSlot {
+		// After a fallback the slot this meta goes to may still hold a
+		// dropped commit's meta, torn or whole, whose pages carry a txid a
+		// new commit could reuse (with identical bytes) or whose missing
+		// sector a new write could restore. Make the slot durably empty
+		// before writing a single page, so that commit can never return.
+		zero := pager.Run{Off: int64(meta.Slot(m.TxID)) * ps, Bufs: [][]byte{make([]byte, db.ps)}}
+		if err := db.p.WritePages([]pager.Run{zero}); err != nil {
+			return db.fail(err)
+		}
+		if db.opts.Durability != NoSync {
+			if err := db.sync(); err != nil {
+				return err
+			}
+		}
+		db.wipeSlot = false
+	}
 	db.verified.grow(m.HWM)
 	ids := make([]page.ID, 0, len(dirty))
 	for id := range dirty {
