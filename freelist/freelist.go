@@ -96,6 +96,13 @@ type Freelist struct {
 	log      []op
 	err      error // first inconsistent Free; Persist reports it
 
+	// Placement (see Allocate): where the transaction's next allocation
+	// goes if it is free (0: not placed yet), how many pages it has
+	// allocated, and how many the last committed transaction allocated.
+	cursor    page.ID
+	allocated int
+	lastAlloc int
+
 	// The persisted chain, oldest first: a checkpoint (or nothing, for a
 	// chain that starts at the empty state) followed by deltas.
 	chain      []link
@@ -126,31 +133,79 @@ func (f *Freelist) Begin(txid page.TxID) {
 }
 
 func (f *Freelist) endTx() {
+	f.cursor, f.allocated = 0, 0
 	f.log = f.log[:0]
 	f.err = nil
 	f.next = nil
 	f.nextCheckpoint = false
 }
 
-// Allocate returns the lowest id that starts span contiguous free pages, or
-// else places the run at the end of the file (absorbing a free extent that
-// ends at HWM). Preferring low ids lets the tail of the file empty out.
-// A span outside [1, 2^32) is a programming error and panics.
+// Allocate returns the first page of span contiguous pages taken out of
+// the free space, or placed at the end of the file. A span outside
+// [1, 2^32) is a programming error and panics.
+//
+// Placement keeps a transaction's pages together, because a commit costs
+// one write per run of adjacent pages and the disk pays for every write it
+// must flush. The first allocation of a transaction starts a run at the
+// lowest free extent that can hold as many pages as the last commit
+// allocated (at most runCap), or, when none can and fewer than twice that
+// many pages are free, at the end of the file. Later allocations continue
+// the run while its pages are free (at the end of the file, for at most
+// runCap pages in all); when they cannot, they take the lowest hole that
+// fits (so large commits fill the holes) and continue from there. The
+// pages a commit frees were, in steady state, written together by an
+// earlier commit, so they leave extents that fit the next runs: single-key
+// commits cycle through a few runs of pages already written. Preferring
+// low ids lets the tail of the file empty out.
 func (f *Freelist) Allocate(span int) page.ID {
 	if span < 1 || int64(span) > maxExtent {
 		panic(fmt.Sprintf("freelist: Allocate(%d): span out of range", span))
 	}
 	n := uint32(span)
 	prev := f.hwm
-	var id page.ID
-	if e, ok := f.free.firstFit(n); ok {
-		id = e.ID
-		f.removeFree(id, n)
-	} else {
-		id = f.extend(n)
-	}
+	id := f.place(n)
+	f.cursor = id + page.ID(n)
+	f.allocated += span
 	f.log = append(f.log, op{kind: opAlloc, id: id, span: n, prevHWM: prev})
 	return id
+}
+
+// runCap bounds the run a transaction's first allocation looks for: a run
+// of 64 pages already makes the writes sequential, and asking for more
+// would send large commits to the end of the file past usable extents.
+const runCap = 64
+
+// place takes n pages at the cursor if they are free, or where a new run
+// starts (see Allocate).
+func (f *Freelist) place(n uint32) page.ID {
+	switch {
+	case f.cursor == 0:
+		// The first allocation: room for the whole commit.
+		want := max(n, uint32(min(f.lastAlloc, runCap)))
+		if e, ok := f.free.firstFit(want); ok {
+			f.removeFree(e.ID, n)
+			return e.ID
+		}
+		if f.freePages < 2*int(want) {
+			// A few scattered pages, typically the last commits' pages
+			// interleaved: reusing them would keep the interleaving
+			// forever, while a run at the end lets them coalesce as their
+			// neighbours are freed. Plenty of scattered free pages are
+			// reused instead: the file must not grow while they exist.
+			return f.extend(n)
+		}
+	case f.cursor == f.hwm && f.allocated < runCap:
+		return f.extend(n)
+	case f.cursor < f.hwm && f.removeFree(f.cursor, n):
+		return f.cursor
+	}
+	// The run cannot go on (or has grown the file by runCap already): the
+	// lowest hole that fits, so large commits fill holes.
+	if e, ok := f.free.firstFit(n); ok {
+		f.removeFree(e.ID, n)
+		return e.ID
+	}
+	return f.extend(n)
 }
 
 // extend places a run of n pages at the end of the file. If a free extent
@@ -158,7 +213,10 @@ func (f *Freelist) Allocate(span int) page.ID {
 func (f *Freelist) extend(n uint32) page.ID {
 	id := f.hwm
 	if e, ok := f.free.last(); ok && e.end() == f.hwm {
-		f.removeFree(e.ID, e.Span)
+		f.removeFree(e.ID, min(e.Span, n))
+		if e.Span >= n {
+			return e.ID
+		}
 		id = e.ID
 	}
 	f.hwm = id + page.ID(n)
@@ -427,6 +485,7 @@ func (f *Freelist) Commit() {
 		f.chain = append(f.chain, *f.next)
 		f.chainPages += uint64(f.next.span)
 	}
+	f.lastAlloc = f.allocated
 	f.endTx()
 }
 

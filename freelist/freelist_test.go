@@ -31,28 +31,71 @@ func wantAlloc(t *testing.T, f *Freelist, span int, want page.ID) {
 	mustVerify(t, f)
 }
 
-func TestAllocatePrefersLowestRun(t *testing.T) {
+func TestAllocatePlacement(t *testing.T) {
 	f := New(2)
 	f.Begin(1)
-	for i := range 20 {
-		wantAlloc(t, f, 1, page.ID(2+i))
+	for i := range 40 {
+		wantAlloc(t, f, 1, page.ID(2+i)) // one run from the end of the file
 	}
-	// Born in this tx, so free at once: holes of 1, 3 and 2 pages.
-	f.Free(5, 1, 1)
-	f.Free(8, 3, 1)
-	f.Free(14, 2, 1)
+	// Born in this tx, so free at once: 20 holes of one page.
+	for id := page.ID(2); id < 42; id += 2 {
+		f.Free(id, 1, 1)
+	}
 	mustVerify(t, f)
-	if f.FreeCount() != 6 || f.PendingCount() != 0 {
-		t.Fatalf("free %d pending %d, want 6 and 0", f.FreeCount(), f.PendingCount())
+	f.Commit()
+
+	// No hole holds the 40 pages tx 1 allocated: the run goes to the end.
+	f.Begin(2)
+	wantAlloc(t, f, 1, 42)
+	wantAlloc(t, f, 2, 43) // the run continues at the end
+	f.Commit()
+
+	// No hole holds the 3 pages of tx 2, but 20 pages are free: the
+	// holes, lowest first, not the end of the file.
+	f.Begin(3)
+	wantAlloc(t, f, 1, 2)
+	wantAlloc(t, f, 1, 4)  // 3 is not free: the lowest hole
+	wantAlloc(t, f, 2, 45) // no hole of 2: the file grows
+	wantAlloc(t, f, 1, 47) // and the run continues there
+	f.Commit()
+	if f.HWM() != 48 {
+		t.Fatalf("HWM %d, want 48", f.HWM())
 	}
-	wantAlloc(t, f, 2, 8)  // 5 is too small; 8..10 is the lowest fit
-	wantAlloc(t, f, 1, 5)  // lowest single page
-	wantAlloc(t, f, 1, 10) // what is left of 8..10
-	wantAlloc(t, f, 3, 22) // no hole of 3: the file grows
-	wantAlloc(t, f, 2, 14)
-	if f.FreeCount() != 0 || f.HWM() != 25 {
-		t.Fatalf("free %d HWM %d, want 0 and 25", f.FreeCount(), f.HWM())
+
+	// A run at the end grows by at most runCap pages while holes exist.
+	f = New(2)
+	f.Begin(1)
+	f.Allocate(10) // 2..11
+	f.Free(3, 1, 1)
+	f.Free(5, 1, 1)
+	f.Commit()
+	f.Begin(2) // 2 free pages cannot hold 2×10: the end
+	for i := range runCap {
+		wantAlloc(t, f, 1, page.ID(12+i))
 	}
+	wantAlloc(t, f, 1, 3)
+	wantAlloc(t, f, 1, 5)
+	wantAlloc(t, f, 1, 12+runCap)
+
+	// A hole as large as the last commit takes the whole next commit,
+	// even where a lower one holds part of it.
+	f = New(2)
+	f.Begin(1)
+	f.Allocate(20) // 2..21
+	f.Free(4, 3, 1)
+	f.Free(10, 5, 1)
+	f.Commit()
+	f.Begin(2)
+	for i := range 4 {
+		wantAlloc(t, f, 1, page.ID(22+i)) // no hole of 20: the end
+	}
+	f.Commit()
+	f.Begin(3)
+	for i := range 4 {
+		wantAlloc(t, f, 1, page.ID(10+i)) // 4..6 is lower but holds 3
+	}
+	wantAlloc(t, f, 1, 14) // the run continues
+	wantAlloc(t, f, 1, 4)  // 15 is not free: the lowest hole
 }
 
 func TestFreeCoalesces(t *testing.T) {
@@ -68,6 +111,13 @@ func TestFreeCoalesces(t *testing.T) {
 	if want := []Entry{{ID: 20, Span: 10}}; !slices.Equal(got, want) {
 		t.Fatalf("entries %+v, want %+v", got, want)
 	}
+	// The transaction's run continues at the end of the file; the next
+	// one starts in the coalesced hole.
+	wantAlloc(t, f, 1, 42)
+	f.Commit()
+	f.Begin(2)
+	f.Commit() // allocates nothing: the next looks for its own size only
+	f.Begin(3)
 	wantAlloc(t, f, 10, 20)
 }
 
@@ -274,16 +324,36 @@ func TestAllocatePanicsOnBadSpan(t *testing.T) {
 func TestCheckpointReplacesChain(t *testing.T) {
 	d := newDisk(page.MinSize)
 	f := New(2)
+	// A state of 100 isolated free pages: its checkpoint (4 pages) is
+	// larger than a delta, so deltas pile up until they outgrow it.
+	f.Begin(1)
+	first := f.Allocate(200)
+	runs, _, err := f.Persist(page.MinSize, f.Allocate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.writeRuns(runs)
+	f.Commit()
+	f.Begin(2)
+	for i := 0; i < 200; i += 2 {
+		f.Free(first+page.ID(i), 1, 1)
+	}
+	runs, _, err = f.Persist(page.MinSize, f.Allocate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.writeRuns(runs)
+	f.Commit()
 	var head page.Ref
 	var ckptTx page.TxID
-	for tx := page.TxID(1); ckptTx == 0; tx++ {
+	for tx := page.TxID(3); ckptTx == 0; tx++ {
 		if tx > 200 {
 			t.Fatal("no checkpoint after 200 commits")
 		}
 		f.Begin(tx)
 		f.Release([]page.TxID{tx - 1})
 		f.Allocate(1)
-		chain := f.Chain()
+		chain, deltaPages := f.Chain(), f.chainPages-f.ckptPages
 		runs, ref, err := f.Persist(page.MinSize, f.Allocate)
 		if err != nil {
 			t.Fatal(err)
@@ -295,8 +365,8 @@ func TestCheckpointReplacesChain(t *testing.T) {
 			continue
 		}
 		ckptTx = tx
-		if len(chain) < minCheckpointChain {
-			t.Fatalf("checkpoint after a chain of %d runs", len(chain))
+		if deltaPages < minCheckpointChain {
+			t.Fatalf("checkpoint after a chain of %d delta pages", deltaPages)
 		}
 		if got := f.Chain(); len(got) != 1 || got[0] != ref {
 			t.Fatalf("chain after checkpoint %v, want [%v]", got, ref)
@@ -307,8 +377,8 @@ func TestCheckpointReplacesChain(t *testing.T) {
 				t.Fatalf("old chain run %v is not pending", r)
 			}
 		}
-		if f.PendingCount() != len(chain) {
-			t.Fatalf("pending %d, want the %d old runs", f.PendingCount(), len(chain))
+		if f.PendingCount() != int(deltaPages) {
+			t.Fatalf("pending %d pages, want the %d pages of the old runs", f.PendingCount(), deltaPages)
 		}
 	}
 	g, err := Load(head, page.MinSize, d.read)
@@ -322,6 +392,48 @@ func TestCheckpointReplacesChain(t *testing.T) {
 	f.Release([]page.TxID{ckptTx})
 	if f.PendingCount() != 0 {
 		t.Fatalf("old chain still pending after the checkpoint became latest: %d", f.PendingCount())
+	}
+}
+
+// TestSmallStateCheckpointsEveryCommit checks that while the state fits in
+// a run no larger than a commit's delta, every commit writes a checkpoint,
+// so the next commit frees every page this one wrote, and the commit after
+// that finds them as one extent and writes its pages there, together.
+func TestSmallStateCheckpointsEveryCommit(t *testing.T) {
+	d := newDisk(page.MinSize)
+	f := New(2)
+	var obj page.ID // the one live page of the "tree"
+	runStart := map[page.TxID]page.ID{}
+	for tx := page.TxID(1); tx <= 50; tx++ {
+		f.Begin(tx)
+		f.Release([]page.TxID{tx - 1})
+		if tx > 1 {
+			f.Free(obj, 1, tx-1)
+		}
+		obj = f.Allocate(1)
+		chain := f.Chain()
+		runs, ref, err := f.Persist(page.MinSize, f.Allocate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.writeRuns(runs)
+		f.Commit()
+		runStart[tx] = obj
+		if ref.ID != obj+1 {
+			t.Fatalf("tx %d: free-space run at page %d, not next to the commit's page %d", tx, ref.ID, obj)
+		}
+		if tx > 1 && page.TypeOf(runs[0]) != page.TypeFreeCheckp {
+			t.Fatalf("tx %d: wrote a delta while the state fits in one page", tx)
+		}
+		if len(chain) > 1 {
+			t.Fatalf("tx %d: chain of %d runs", tx, len(chain))
+		}
+		if tx > 4 && obj != runStart[tx-2] {
+			t.Fatalf("tx %d: pages at %d, not in the extent commit %d wrote at %d", tx, obj, tx-2, runStart[tx-2])
+		}
+	}
+	if f.HWM() > 10 {
+		t.Fatalf("HWM %d after 50 one-page commits", f.HWM())
 	}
 }
 

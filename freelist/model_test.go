@@ -12,10 +12,17 @@ import (
 
 // model is the reference the Freelist is checked against: one state per
 // page, the lifespan rule applied page by page, allocation by scanning for
-// the lowest id that starts a run of free pages (or pages at/after HWM).
+// the lowest id that starts a run of free pages (or pages at/after HWM),
+// except where the placement rule of Allocate says otherwise: a commit's
+// first allocation looks for room for as many pages as the last commit
+// allocated (at most runCap), later ones continue where the previous ended.
 type model struct {
 	hwm   page.ID
 	pages map[page.ID]pageState // free or pending; absent = in use or beyond HWM
+
+	cursor    page.ID // 0: no allocation yet in this transaction
+	allocated int     // pages allocated in this transaction
+	lastAlloc int     // pages the last committed transaction allocated
 }
 
 type pageState struct {
@@ -25,7 +32,55 @@ type pageState struct {
 
 func newModel() *model { return &model{hwm: 2, pages: map[page.ID]pageState{}} }
 
-func (m *model) clone() *model { return &model{hwm: m.hwm, pages: maps.Clone(m.pages)} }
+func (m *model) clone() *model {
+	c := *m
+	c.pages = maps.Clone(m.pages)
+	return &c
+}
+
+// begin and commit delimit a transaction for the placement rule.
+func (m *model) begin()  { m.cursor, m.allocated = 0, 0 }
+func (m *model) commit() { m.lastAlloc = m.allocated }
+
+// isFree reports whether every page of [s, s+n) is free and below HWM.
+func (m *model) isFree(s page.ID, n int) bool {
+	for p := s; p < s+page.ID(n); p++ {
+		if st, ok := m.pages[p]; !ok || st.pending || p >= m.hwm {
+			return false
+		}
+	}
+	return true
+}
+
+// takeAtEnd places span pages at HWM, or where the free pages just below
+// HWM start (they join the run).
+func (m *model) takeAtEnd(span int) page.ID {
+	s := m.hwm
+	for s > 2 && m.isFree(s-1, 1) {
+		s--
+	}
+	return m.take(s, span)
+}
+
+func (m *model) freeCount() int {
+	n := 0
+	for p, st := range m.pages {
+		if !st.pending && p < m.hwm {
+			n++
+		}
+	}
+	return n
+}
+
+func (m *model) take(s page.ID, span int) page.ID {
+	for p := s; p < s+page.ID(span); p++ {
+		delete(m.pages, p)
+	}
+	m.hwm = max(m.hwm, s+page.ID(span))
+	m.cursor = s + page.ID(span)
+	m.allocated += span
+	return s
+}
 
 func (m *model) usable(p page.ID) bool {
 	if p >= m.hwm {
@@ -36,6 +91,22 @@ func (m *model) usable(p page.ID) bool {
 }
 
 func (m *model) alloc(span int) page.ID {
+	switch {
+	case m.cursor == 0:
+		want := max(span, min(m.lastAlloc, runCap))
+		for s := page.ID(2); s < m.hwm; s++ {
+			if m.isFree(s, want) {
+				return m.take(s, span)
+			}
+		}
+		if m.freeCount() < 2*want {
+			return m.takeAtEnd(span)
+		}
+	case m.cursor == m.hwm && m.allocated < runCap:
+		return m.takeAtEnd(span)
+	case m.cursor < m.hwm && m.isFree(m.cursor, span):
+		return m.take(m.cursor, span)
+	}
 	for s := page.ID(2); ; s++ {
 		fits := true
 		for p := s; p < s+page.ID(span); p++ {
@@ -46,11 +117,7 @@ func (m *model) alloc(span int) page.ID {
 			}
 		}
 		if fits {
-			for p := s; p < s+page.ID(span); p++ {
-				delete(m.pages, p)
-			}
-			m.hwm = max(m.hwm, s+page.ID(span))
-			return s
+			return m.take(s, span)
 		}
 	}
 }
@@ -229,6 +296,7 @@ func (h *harness) alloc(span int) page.ID {
 func (h *harness) step() {
 	tx := h.last + 1
 	h.f.Begin(tx)
+	h.m.begin()
 	r := h.retained()
 	h.f.Release(r)
 	h.m.release(r)
@@ -296,6 +364,7 @@ func (h *harness) step() {
 		return
 	}
 	h.f.Commit()
+	h.m.commit()
 	h.last, h.head = tx, ref
 	if got := h.f.Chain(); len(got) == 0 || got[0] != ref {
 		h.t.Fatalf("tx %d: chain head %v, want %v", tx, got, ref)
@@ -350,6 +419,7 @@ func (h *harness) checkLoad(reopen bool) {
 	}
 	if reopen {
 		h.f = g
+		h.m.lastAlloc = 0 // a loaded state knows nothing of the last commit's size
 	}
 	h.compare(fmt.Sprintf("after Load at tx %d", h.last))
 }

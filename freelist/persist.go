@@ -60,13 +60,17 @@ func (f *Freelist) Persist(pageSize int, alloc func(span int) page.ID) ([][]byte
 }
 
 func (f *Freelist) wantCheckpoint(pageSize int) bool {
-	deltas := f.chainPages - f.ckptPages
-	if deltas < minCheckpointChain {
-		return false
-	}
 	// Upper bound of the entries: the old chain runs become pending too.
 	entries := uint64(f.free.len() + f.pending.len() + len(f.chain))
-	return deltas > page.SpanFor(fixedSize+entrySize*entries, pageSize)
+	ckpt := page.SpanFor(fixedSize+entrySize*entries, pageSize)
+	if len(f.chain) > 0 && ckpt <= page.SpanFor(fixedSize+opSize*(uint64(len(f.log))+1), pageSize) {
+		// No larger than this commit's delta, and it frees the old chain:
+		// the pages of a small commit are then all freed by the next one,
+		// leaving one extent for the commit after (see Allocate).
+		return true
+	}
+	deltas := f.chainPages - f.ckptPages
+	return deltas >= minCheckpointChain && deltas > ckpt
 }
 
 func (f *Freelist) persistDelta(pageSize int, alloc func(int) page.ID) ([][]byte, page.Ref, error) {

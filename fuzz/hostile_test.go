@@ -327,16 +327,41 @@ func hostileFiles(t testing.TB) []hostile {
 		id := cur.Freelist.ID
 		p := pageOf(b, id)
 		body := p[page.HeaderSize:]
-		if page.GetHeader(p).Type != page.TypeFreeDelta || binary.LittleEndian.Uint64(body[40:]) == 0 {
-			return false
+		n := binary.LittleEndian.Uint64(body[40:])
+		leaf := find(b, page.TypeLeaf, 1)
+		switch page.GetHeader(p).Type {
+		case page.TypeFreeDelta:
+			if n == 0 {
+				return false
+			}
+			// Turn the first op into "free one page" of a reachable leaf.
+			op := body[48:]
+			binary.LittleEndian.PutUint64(op[0:], uint64(leaf))
+			binary.LittleEndian.PutUint32(op[8:], 1)
+			binary.LittleEndian.PutUint32(op[12:], 2)
+			binary.LittleEndian.PutUint64(op[16:], 1)
+			return true
+		case page.TypeFreeCheckp:
+			// Add the leaf as a free entry, in ID order (entries are 32
+			// bytes: id, span, reserved, born, freed).
+			const size = 32
+			if 48+(n+1)*size > uint64(len(body)) {
+				return false
+			}
+			entries := body[48 : 48+n*size]
+			at := uint64(0)
+			for at < n && page.ID(binary.LittleEndian.Uint64(entries[at*size:])) < leaf {
+				at++
+			}
+			copy(body[48+(at+1)*size:48+(n+1)*size], body[48+at*size:48+n*size])
+			e := body[48+at*size : 48+(at+1)*size]
+			clear(e)
+			binary.LittleEndian.PutUint64(e[0:], uint64(leaf))
+			binary.LittleEndian.PutUint32(e[8:], 1)
+			binary.LittleEndian.PutUint64(body[40:], n+1)
+			return true
 		}
-		// Turn the first op into "free one page" of a reachable leaf.
-		op := body[48:]
-		binary.LittleEndian.PutUint64(op[0:], uint64(find(b, page.TypeLeaf, 1)))
-		binary.LittleEndian.PutUint32(op[8:], 1)
-		binary.LittleEndian.PutUint32(op[12:], 2)
-		binary.LittleEndian.PutUint64(op[16:], 1)
-		return true
+		return false
 	})
 	add("branch child of the wrong type (free-space run)", func(b []byte) bool {
 		id := find(b, page.TypeBranch, 1)
