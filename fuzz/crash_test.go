@@ -59,14 +59,14 @@ type crashSlice struct {
 }
 
 // shortSlices is the deterministic slice CI runs (it must stay within a
-// minute or so under the race detector): every one-transaction workload
-// and a spread of two- and three-transaction ones at 1 KiB pages with Sync
+// minute or so under the race detector): every one-op workload and a
+// spread of two- and three-op ones at 1 KiB pages with Sync
 // (where the most sectors and pages per commit are at stake), and a spread
-// at the other page sizes and durabilities.
+// at the other page sizes and durabilities. The strides are primes that
+// step through every letter position, so the snapshot ops are in every
+// slice.
 func shortSlices() []crashSlice {
-	one := workloadsUpTo(1)
-	two := workloadsUpTo(2)[len(one):]
-	three := workloadsUpTo(3)[len(one)+len(two):]
+	one, two, three := workloadsOf(1), workloadsOf(2), workloadsOf(3)
 	pick := func(from [][]uint8, every, offset int) [][]uint8 {
 		var out [][]uint8
 		for i := offset; i < len(from); i += every {
@@ -75,15 +75,26 @@ func shortSlices() []crashSlice {
 		return out
 	}
 	return []crashSlice{
-		{1024, cowfile.Sync, append(append(one, pick(two, 6, 1)...), pick(three, 241, 5)...)},
-		{4096, cowfile.Sync, pick(three, 251, 3)},
-		{16384, cowfile.Sync, pick(three, 397, 7)},
-		{1024, cowfile.SyncMeta, pick(three, 229, 11)},
-		{4096, cowfile.NoSync, pick(three, 239, 13)},
+		{1024, cowfile.Sync, append(append(one, pick(two, 7, 1)...), pick(three, 419, 5)...)},
+		{4096, cowfile.Sync, pick(three, 563, 3)},
+		{16384, cowfile.Sync, pick(three, 857, 7)},
+		{1024, cowfile.SyncMeta, pick(three, 409, 11)},
+		{4096, cowfile.NoSync, pick(three, 443, 13)},
 	}
 }
 
-// longSlices is every workload of up to three transactions at every page
+// workloadsOf lists every sequence of exactly n ops, in order.
+func workloadsOf(n int) [][]uint8 {
+	var out [][]uint8
+	for _, w := range workloadsUpTo(n) {
+		if len(w) == n {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// longSlices is every workload of up to three ops at every page
 // size and durability. COWFILE_MAXOPS (1-3), COWFILE_PS (e.g. "1024,4096")
 // and COWFILE_MODES (e.g. "0,2") narrow it.
 func longSlices() []crashSlice {
@@ -237,6 +248,22 @@ type fuzzInput struct {
 	phases int
 }
 
+// String spells a decoded input, so that what a corpus entry means can be
+// pinned (TestFuzzCrashCorpusMeaning).
+func (fi fuzzInput) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "ps=%d mode=%d", fi.ps, fi.mode)
+	for i := 0; i < fi.phases; i++ {
+		ph := fi.ph[i]
+		fmt.Fprintf(&b, " | ops=%s point=%d seed=%d trash=%d", workloadString(ph.ops), ph.point, ph.seed, ph.trash)
+	}
+	return b.String()
+}
+
+// decodeFuzz decodes an input. An op byte means op byte%nOps: appending
+// letters to the alphabet changes what the larger bytes mean, so committed
+// inputs spell their ops with bytes below the alphabet's size, which keep
+// their meaning as it grows (TestFuzzCrashCorpusMeaning pins them).
 func decodeFuzz(b []byte) (fi fuzzInput, ok bool) {
 	next := func() (byte, bool) {
 		if len(b) == 0 {
@@ -308,6 +335,7 @@ func fuzzCrash(t testing.TB, ob *observer, c *counters, fi fuzzInput, failures *
 	for i := 0; i < fi.phases; i++ {
 		in := fi.ph[i]
 		// Count the points first, to choose one (sessions are deterministic).
+		base := r.next
 		count := r.session(sessionCfg{start: start, startSerial: startSerial, ops: in.ops,
 			replay: crashCase{ps: fi.ps, mode: fi.mode, phases: append(phases, phase{ops: in.ops})}}).points
 		if count == 0 {
@@ -321,7 +349,7 @@ func fuzzCrash(t testing.TB, ob *observer, c *counters, fi fuzzInput, failures *
 		// The serials of a rerun differ from the counting run's; a new
 		// run keeps them starting where the replay will.
 		r2 := newCrashRun(t, ob, c, fi.ps, fi.mode, levelShort, failures)
-		r2.models, r2.states, r2.next = r.models, r.states, r.next-len(in.ops)
+		r2.models, r2.states, r2.next = r.models, r.states, base
 		r2.session(sessionCfg{start: start, startSerial: startSerial, ops: in.ops, replay: replay, visit: func(p *point) {
 			if p.n != target {
 				return
@@ -351,6 +379,10 @@ func FuzzCrash(f *testing.F) {
 	f.Add([]byte{1, 1, 2, 0, 6, 8, 11, 0, 1, 2, 3, 4, 2})
 	f.Add([]byte{2, 2, 2, 4, 5, 7, 3, 0, 5, 6, 7, 8, 1, 1, 3, 2, 0, 4, 4, 4, 4, 0})
 	f.Add([]byte{0, 0, 0, 2, 9, 0, 1, 0, 0, 0, 0, 0, 3, 0, 2, 0, 0, 0, 0})
+	// Snapshot ops: snapshot, large, restore, then a snapshot deleted; and
+	// growth, then a snapshot deleted (NoSync, 4 KiB pages).
+	f.Add([]byte{0, 0, 2, opSnap, opLarge, opRestore, 40, 0, 1, 0, 0, 0, 2, 0, opDelSnap, 9, 0, 2, 0, 0, 0, 1})
+	f.Add([]byte{1, 2, 1, opGrowth, opDelSnap, 77, 1, 9, 9, 9, 9, 0})
 	c := &counters{}
 	ob := newObserver(f, c)
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -55,10 +55,10 @@ func TestIOFaults(t *testing.T) {
 	slices := []slice{
 		{1024, cowfile.Sync, []string{"LBU", "HR"}},
 		{4096, cowfile.SyncMeta, []string{"pB"}},
-		{1024, cowfile.NoSync, []string{"Lp"}},
+		{1024, cowfile.NoSync, []string{"Lp", "V"}},
 	}
 	if longRun() {
-		// Every workload of up to two transactions (one with
+		// Every workload of up to two ops (one with
 		// COWFILE_MAXOPS=1), at the page sizes and durabilities
 		// COWFILE_PS and COWFILE_MODES allow.
 		slices = nil
@@ -182,12 +182,8 @@ func faultRun(t testing.TB, ob *observer, c *counters, ps int, mode cowfile.Dura
 			r.fail("write after a failure", fmt.Sprintf("Update returned %v, %d more calls reached the file", err, res.fs.mutations()-before), replay)
 		}
 		// Readers see the last acknowledged state, not the failed one.
-		var got string
-		if err := db.View(func(tx *cowfile.Tx) error {
-			var err error
-			got, err = dumpTx(tx)
-			return err
-		}); err != nil || got != r.models[res.acked] {
+		got, err := dumpDB(db)
+		if err != nil || got != r.models[res.acked] {
 			c.mixed.Add(1)
 			r.fail("readers after a failure", fmt.Sprintf("%v\n%s", err, diffDumps(r.models[res.acked], got)), replay)
 		}
@@ -226,7 +222,7 @@ func faultRun(t testing.TB, ob *observer, c *counters, ps int, mode cowfile.Dura
 		r.fail(class, fmt.Sprintf("reopen after %v: %s\n  observed: %v", plan, msg, o), replay)
 		return true
 	}
-	serial := serialOf(o.dump)
+	serial := r.stateOf(o.dump)
 	img := res.final
 	// Recovery while the fault persists: the reopen works (it writes
 	// nothing), and the first commit fails again, cleanly.

@@ -13,24 +13,43 @@ import (
 )
 
 // The workload alphabet. Every transaction is one of these operations plus
-// a bump of the counter key, so a recovered state names itself.
+// a bump of the counter key, so a recovered state names itself. Letters are
+// appended, never reordered: replay strings and the FuzzCrash corpus spell
+// workloads with them.
+//
+// The snapshot operations are the DB's own calls (CreateSnapshot,
+// DeleteSnapshot, Restore), each of which runs a commit of its own that
+// cannot also write a key. Such an op is therefore several commits (steps,
+// each with its own serial): the snapshot call, then a transaction that
+// only bumps the counter. The state after the snapshot call keeps the
+// previous counter (after a restore, the snapshot's); it is told apart by
+// its snapshot catalog, which is part of every dump (names and the whole
+// content of each snapshot), and the oracle identifies a recovered state
+// by its whole dump, not by the counter alone. The bump that follows makes
+// the state after a restore distinct from the snapshot's own state again;
+// where a restore does reproduce an earlier state exactly (same data, same
+// snapshots), the two are one state and either serial names it.
 const (
-	opPut    = iota // a small put in bucket "b"
-	opDel           // delete the smallest key of "b"
-	opLarge         // a large value (a multi-page run) under "b"/"big"
-	opLarge2        // the same large value under "b"/"big2"
-	opMkB           // create bucket "c" with a nested bucket and keys
-	opRmB           // delete bucket "c" (or "b")
-	opGrowth        // about 72 KiB of values in bucket "g": the file grows
-	opReuse         // free a lot (large values, half of "g") and put a little
-	opHold          // begin a reader that stays open to the end, then a put
+	opPut     = iota // a small put in bucket "b"
+	opDel            // delete the smallest key of "b"
+	opLarge          // a large value (a multi-page run) under "b"/"big"
+	opLarge2         // the same large value under "b"/"big2"
+	opMkB            // create bucket "c" with a nested bucket and keys
+	opRmB            // delete bucket "c" (or "b")
+	opGrowth         // about 72 KiB of values in bucket "g": the file grows
+	opReuse          // free a lot (large values, half of "g") and put a little
+	opHold           // begin a reader that stays open to the end, then a put
+	opSnap           // snapshot the last commit; then a counter bump
+	opDelSnap        // delete the oldest snapshot (none: snapshot first); then a bump
+	opRestore        // restore the newest snapshot (none: snapshot first); then a bump
 	nOps
 )
 
-var opNames = [nOps]string{"put", "del", "large", "large2", "mkbucket", "rmbucket", "growth", "reuse", "hold"}
+var opNames = [nOps]string{"put", "del", "large", "large2", "mkbucket", "rmbucket", "growth", "reuse", "hold",
+	"snapshot", "delsnapshot", "restore"}
 
 // opLetters spell workloads compactly in messages and replay specs.
-const opLetters = "pdLlBRGUH"
+const opLetters = "pdLlBRGUHSXV"
 
 func workloadString(ops []uint8) string {
 	var b strings.Builder
@@ -52,10 +71,15 @@ func parseWorkload(s string) ([]uint8, error) {
 	return ops, nil
 }
 
-// mbucket is the model of a bucket: values and nested buckets.
+// mbucket is the model of a bucket: values and nested buckets. The root
+// bucket of a state also holds the state's snapshots.
 type mbucket struct {
 	vals map[string]string
 	subs map[string]*mbucket
+	// snaps (root only) are the snapshots by name, each the data of the
+	// version it pins. They are never modified once taken, so clones
+	// share them.
+	snaps map[string]*mbucket
 }
 
 func newMBucket() *mbucket {
@@ -70,6 +94,19 @@ func (b *mbucket) clone() *mbucket {
 	for k, s := range b.subs {
 		c.subs[k] = s.clone()
 	}
+	if len(b.snaps) > 0 {
+		c.snaps = make(map[string]*mbucket, len(b.snaps))
+		for k, s := range b.snaps {
+			c.snaps[k] = s
+		}
+	}
+	return c
+}
+
+// data returns a deep copy of b's data, without its snapshots.
+func (b *mbucket) data() *mbucket {
+	c := b.clone()
+	c.snaps = nil
 	return c
 }
 
@@ -169,9 +206,120 @@ func actions(op uint8, root *mbucket, serial, ps int) []action {
 		as = append(as, action{kind: "put", path: []string{"r"}, key: fmt.Sprintf("r%d", serial), val: "reused"})
 	}
 	// The counter: every transaction names the state it makes.
-	top(counterBucket)
-	as = append(as, action{kind: "put", path: []string{counterBucket}, key: counterKey, val: strconv.Itoa(serial)})
-	return as
+	return append(as, bumpActions(root, serial)...)
+}
+
+// bumpActions sets the counter to serial.
+func bumpActions(root *mbucket, serial int) []action {
+	var as []action
+	if root.subs[counterBucket] == nil {
+		as = append(as, action{kind: "mkb", key: counterBucket})
+	}
+	return append(as, action{kind: "put", path: []string{counterBucket}, key: counterKey, val: strconv.Itoa(serial)})
+}
+
+// Snapshot calls a step makes.
+const (
+	snapCreate  = "create"
+	snapDelete  = "delete"
+	snapRestore = "restore"
+)
+
+// step is one commit of an op: a write transaction applying as, or (snap
+// set) one of the DB's snapshot calls on the snapshot name, which commits
+// on its own.
+type step struct {
+	snap string
+	name string
+	as   []action
+}
+
+func (s step) String() string {
+	if s.snap != "" {
+		return s.snap + " snapshot " + s.name
+	}
+	return fmt.Sprintf("transaction of %d changes", len(s.as))
+}
+
+// snapName names the snapshot a step of serial creates; names sort in the
+// order they were created (serials stay far below a million in a run).
+func snapName(serial int) string { return fmt.Sprintf("s%06d", serial) }
+
+// stepsOf returns the commits op makes from the model state root; the
+// first gets serial, the next serial+1, and so on.
+func stepsOf(op uint8, root *mbucket, serial, ps int) []step {
+	var out []step
+	m := root
+	add := func(s step) {
+		out = append(out, s)
+		m = applyStep(m, s)
+	}
+	bump := func() { add(step{as: bumpActions(m, serial+len(out))}) }
+	// With no snapshot to delete or restore, the op takes one first, so
+	// that every op does what its name says even alone.
+	ensure := func() {
+		if len(m.snaps) == 0 {
+			add(step{snap: snapCreate, name: snapName(serial + len(out))})
+			bump()
+		}
+	}
+	switch op {
+	case opSnap:
+		add(step{snap: snapCreate, name: snapName(serial)})
+		bump()
+	case opDelSnap:
+		ensure()
+		add(step{snap: snapDelete, name: sortedKeys(m.snaps)[0]})
+		bump()
+	case opRestore:
+		ensure()
+		names := sortedKeys(m.snaps)
+		add(step{snap: snapRestore, name: names[len(names)-1]})
+		// The restore brought the snapshot's counter back; the bump makes
+		// the state name a commit of its own again.
+		bump()
+	default:
+		add(step{as: actions(op, m, serial, ps)})
+	}
+	return out
+}
+
+// applyStep returns the model state after s, leaving root as it was.
+func applyStep(root *mbucket, s step) *mbucket {
+	next := root.clone()
+	switch s.snap {
+	case "":
+		applyModel(next, s.as)
+	case snapCreate:
+		// CreateSnapshot pins the latest commit: the state as it is.
+		if next.snaps == nil {
+			next.snaps = map[string]*mbucket{}
+		}
+		next.snaps[s.name] = root.data()
+	case snapDelete:
+		delete(next.snaps, s.name)
+	case snapRestore:
+		// The data becomes the snapshot's; every snapshot stays.
+		snaps := next.snaps
+		next = root.snaps[s.name].data()
+		next.snaps = snaps
+	default:
+		panic("model: unknown step " + s.snap)
+	}
+	return next
+}
+
+// applyStepDB makes the snapshot call of s on db.
+func applyStepDB(db *cowfile.DB, s step) error {
+	switch s.snap {
+	case snapCreate:
+		return db.CreateSnapshot(s.name)
+	case snapDelete:
+		return db.DeleteSnapshot(s.name)
+	case snapRestore:
+		return db.Restore(s.name)
+	}
+	return fmt.Errorf("unknown step %q", s.snap)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -253,7 +401,32 @@ func dumpValue(v []byte) string {
 	return fmt.Sprintf("<%d bytes %016x>", len(v), xxhash.Sum64(v))
 }
 
+// dumpModel is the dump of a model state: its data, then its snapshots
+// (snapshotDump).
 func dumpModel(root *mbucket) string {
+	d := dumpData(root)
+	for _, name := range sortedKeys(root.snaps) {
+		d += snapshotDump(name, dumpData(root.snaps[name]))
+	}
+	return d
+}
+
+// snapshotDump is the part of a dump for the snapshot name whose data
+// dumps as data: a line naming it, then its lines, each prefixed so that
+// they are never taken for the current state's (those start with a quote).
+func snapshotDump(name, data string) string {
+	var b strings.Builder
+	prefix := "snapshot " + strconv.Quote(name)
+	b.WriteString(prefix + "\n")
+	for _, line := range strings.SplitAfter(data, "\n") {
+		if line != "" {
+			b.WriteString(prefix + " " + line)
+		}
+	}
+	return b.String()
+}
+
+func dumpData(root *mbucket) string {
 	var b strings.Builder
 	var walk func(prefix string, m *mbucket)
 	walk = func(prefix string, m *mbucket) {
@@ -273,6 +446,43 @@ func dumpModel(root *mbucket) string {
 	}
 	walk("", root)
 	return b.String()
+}
+
+// dumpDB reads the latest version of db completely: its data (dumpTx),
+// then every snapshot Snapshots lists, read through ViewSnapshot.
+func dumpDB(db *cowfile.DB) (string, error) {
+	var d string
+	if err := db.View(func(tx *cowfile.Tx) error {
+		var err error
+		d, err = dumpTx(tx)
+		return err
+	}); err != nil {
+		return d, err
+	}
+	infos, err := db.Snapshots()
+	if err != nil {
+		return d, fmt.Errorf("listing snapshots: %w", err)
+	}
+	names := make([]string, 0, len(infos))
+	for _, in := range infos {
+		names = append(names, in.Name)
+	}
+	sort.Strings(names)
+	for i, name := range names {
+		if i > 0 && names[i-1] == name {
+			return d, fmt.Errorf("snapshot %q listed twice", name)
+		}
+		var sd string
+		if err := db.ViewSnapshot(name, func(tx *cowfile.Tx) error {
+			var err error
+			sd, err = dumpTx(tx)
+			return err
+		}); err != nil {
+			return d, fmt.Errorf("snapshot %q: %w", name, err)
+		}
+		d += snapshotDump(name, sd)
+	}
+	return d, nil
 }
 
 // dumpTx reads everything tx sees, with cursors, ForEach and Get, and
@@ -335,9 +545,13 @@ func dumpTx(tx *cowfile.Tx) (string, error) {
 	return b.String(), err
 }
 
-// serialOf returns the counter a dump names (0 for the empty state), or -1.
+// serialOf returns the counter a dump names (0 when the state has no data),
+// or -1. It is the serial of the commit that last wrote the data, which a
+// snapshot call's commit does not: the oracle identifies states by their
+// whole dump (matchSerial), the counter only helps to describe them.
 func serialOf(dump string) int {
 	prefix := strconv.Quote(counterBucket) + "/" + strconv.Quote(counterKey) + "="
+	data := false
 	for _, line := range strings.Split(dump, "\n") {
 		if s, ok := strings.CutPrefix(line, prefix); ok {
 			v, err := strconv.Unquote(s)
@@ -350,9 +564,25 @@ func serialOf(dump string) int {
 			}
 			return n
 		}
+		if line != "" && !strings.HasPrefix(line, "snapshot ") {
+			data = true
+		}
 	}
-	if dump == "" {
+	if !data {
 		return 0
 	}
 	return -1
+}
+
+// matchSerial returns the serial whose model dump is exactly dump, among
+// those ok accepts (nil: any); the highest when several are (a restore can
+// reproduce an earlier state exactly). It returns -1 if there is none.
+func matchSerial(models map[int]string, dump string, ok func(int) bool) int {
+	best := -1
+	for s, m := range models {
+		if s > best && m == dump && (ok == nil || ok(s)) {
+			best = s
+		}
+	}
+	return best
 }

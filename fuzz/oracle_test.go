@@ -170,11 +170,7 @@ func openImage(path string, img []byte, absent bool, ps int) (o *obs) {
 	if absent {
 		o.metas = decodeMetas(readAll(path), ps)
 	}
-	o.dumpErr = db.View(func(tx *cowfile.Tx) error {
-		var err error
-		o.dump, err = dumpTx(tx)
-		return err
-	})
+	o.dump, o.dumpErr = dumpDB(db)
 	o.checkErr = db.View(func(tx *cowfile.Tx) error { return tx.Check() })
 	return o
 }
@@ -258,29 +254,45 @@ func judge(o *obs, a allowance, models map[int]string, c *counters) (class, msg 
 		c.checkFailures.Add(1)
 		return "read failure", o.dumpErr.Error()
 	}
-	serial := serialOf(o.dump)
-	want, known := models[serial]
-	switch {
-	case serial >= 0 && serial < a.acked && !a.noSync:
-		c.lostAcked.Add(1)
-		return "lost acknowledged commit", fmt.Sprintf("recovered serial %d, want %v", serial, a)
-	case known && lenient && serial <= a.inflight:
-		// NoSync, writes reordered: later commits may have reused the
-		// pages of the newest durable one, so an older commit can be all
-		// that verifies. Exactly that commit's state is fine.
-		if !a.allows(serial) {
+	// The state is identified by its whole dump (data and snapshots); the
+	// counter only names the commit that last wrote data.
+	if match := matchSerial(models, o.dump, a.allows); match < 0 {
+		serial := serialOf(o.dump)
+		older := -1
+		if lenient {
+			older = matchSerial(models, o.dump, func(s int) bool { return s <= a.inflight })
+		}
+		exact := matchSerial(models, o.dump, nil)
+		want, known := models[serial]
+		switch {
+		case older >= 0:
+			// NoSync, writes reordered: later commits may have reused the
+			// pages of the newest durable one, so an older commit can be
+			// all that verifies. Exactly that commit's state is fine.
 			c.noSyncOlder.Add(1)
-		}
-		if o.dump != want {
+		case exact >= 0 && exact < a.acked && !a.noSync:
+			c.lostAcked.Add(1)
+			return "lost acknowledged commit", fmt.Sprintf("recovered serial %d, want %v", exact, a)
+		case exact >= 0:
 			c.mixed.Add(1)
-			return "mixed state", fmt.Sprintf("serial %d's content differs from the model:\n%s", serial, diffDumps(want, o.dump))
+			return "phantom state", fmt.Sprintf("recovered serial %d, want %v", exact, a)
+		case !known:
+			c.mixed.Add(1)
+			return "phantom state", fmt.Sprintf("recovered counter %d, want %v", serial, a)
+		case serial < a.acked && !a.noSync && serial != serialOf(models[a.acked]):
+			c.lostAcked.Add(1)
+			return "lost acknowledged commit", fmt.Sprintf("recovered counter %d, want %v; content:\n%s", serial, a, diffDumps(want, o.dump))
+		default:
+			// Compare with the allowed state the counter points to, if
+			// any (a snapshot call's commit keeps the counter).
+			for _, s := range []int{a.inflight, a.acked} {
+				if serialOf(models[s]) == serial {
+					want = models[s]
+				}
+			}
+			c.mixed.Add(1)
+			return "mixed state", fmt.Sprintf("counter %d: the content differs from the model:\n%s", serial, diffDumps(want, o.dump))
 		}
-	case !known || !a.allows(serial):
-		c.mixed.Add(1)
-		return "phantom state", fmt.Sprintf("recovered serial %d, want %v", serial, a)
-	case o.dump != want:
-		c.mixed.Add(1)
-		return "mixed state", fmt.Sprintf("serial %d's content differs from the model:\n%s", serial, diffDumps(want, o.dump))
 	}
 	if o.checkErr != nil {
 		if lenient && corrupt(o.checkErr) {

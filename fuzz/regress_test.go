@@ -2,7 +2,10 @@ package fuzz
 
 import (
 	"math/rand"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/cowfile/cowfile"
@@ -102,4 +105,43 @@ func valuePage(img []byte, ps int) page.ID {
 		}
 	}
 	return 0
+}
+
+// TestFuzzCrashCorpusMeaning pins what each committed FuzzCrash input
+// decodes to: a regression input must keep replaying the case it was found
+// with, whatever the alphabet grows to (see decodeFuzz).
+func TestFuzzCrashCorpusMeaning(t *testing.T) {
+	want := map[string]string{
+		// Bug 4 of docs/RELIABILITY.md: a dropped commit came back through
+		// its torn meta (garbage mode).
+		"regression-torn-meta-restored": "ps=1024 mode=0 | ops=Udd point=5108 seed=4042620680 trash=2 | ops=dd point=4627 seed=185885944 trash=0",
+	}
+	dir := filepath.Join("testdata", "fuzz", "FuzzCrash")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		w, ok := want[e.Name()]
+		if !ok {
+			t.Errorf("%s: not pinned here; add what it decodes to", e.Name())
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+		if len(lines) != 2 || lines[0] != "go test fuzz v1" || !strings.HasPrefix(lines[1], "[]byte(") || !strings.HasSuffix(lines[1], ")") {
+			t.Fatalf("%s: not a one-value corpus file", e.Name())
+		}
+		data, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "[]byte("), ")"))
+		if err != nil {
+			t.Fatalf("%s: %v", e.Name(), err)
+		}
+		fi, ok := decodeFuzz([]byte(data))
+		if got := fi.String(); !ok || got != w {
+			t.Errorf("%s decodes to %q, want %q", e.Name(), got, w)
+		}
+	}
 }

@@ -321,13 +321,8 @@ func (r *crashRun) session(cfg sessionCfg) *sessionResult {
 		}
 		forbidden = f
 	}
+ops:
 	for _, op := range cfg.ops {
-		serial := r.next
-		r.next++
-		as := actions(op, model, serial, r.ps)
-		next := model.clone()
-		applyModel(next, as)
-		r.models[serial], r.states[serial] = dumpModel(next), next
 		if op == opHold {
 			rtx, err := db.Begin(false)
 			if err != nil {
@@ -340,44 +335,73 @@ func (r *crashRun) session(cfg sessionCfg) *sessionResult {
 			readers = append(readers, rd)
 			rebuild()
 		}
-		tx, err := db.Begin(true)
-		if err != nil {
-			res.commitErr = err
-			break
-		}
-		if err := applyTx(tx, as); err != nil {
-			tx.Rollback()
-			r.c.otherFailures.Add(1)
-			r.fail("workload", err.Error(), cfg.replay)
-			break
-		}
-		txid := tx.ID()
-		res.inflight = serial
-		res.serials[serial] = true
-		if err := tx.Commit(); err != nil {
-			res.commitErr, res.failedAt = err, serial
-			if cfg.onFailure != nil {
-				cfg.onFailure(db, res)
+		for _, st := range stepsOf(op, model, r.next, r.ps) {
+			serial := r.next
+			r.next++
+			next := applyStep(model, st)
+			r.models[serial], r.states[serial] = dumpModel(next), next
+			var txid uint64
+			var err error
+			if st.snap == "" {
+				tx, berr := db.Begin(true)
+				if berr != nil {
+					res.commitErr = berr
+					break ops
+				}
+				if aerr := applyTx(tx, st.as); aerr != nil {
+					tx.Rollback()
+					r.c.otherFailures.Add(1)
+					r.fail("workload", aerr.Error(), cfg.replay)
+					break ops
+				}
+				txid = tx.ID()
+				res.inflight = serial
+				res.serials[serial] = true
+				err = tx.Commit()
+			} else {
+				// The snapshot call commits on its own.
+				res.inflight = serial
+				res.serials[serial] = true
+				err = applyStepDB(db, st)
+				if errors.Is(err, cowfile.ErrSnapshotNotFound) || errors.Is(err, cowfile.ErrSnapshotExists) {
+					r.c.otherFailures.Add(1)
+					r.fail("workload", fmt.Sprintf("%v: %v", st, err), cfg.replay)
+					break ops
+				}
+				txid = db.Stats().TxID
 			}
-			break
+			if err != nil {
+				res.commitErr, res.failedAt = err, serial
+				// Without an injected fault no commit may fail (NoSync
+				// may continue from an image that only reads cleanly,
+				// whose free space can be corrupt).
+				if cfg.plan == nil && !(r.mode == cowfile.NoSync && errors.Is(err, cowfile.ErrCorrupt)) {
+					r.c.otherFailures.Add(1)
+					r.fail("commit failed without a fault", fmt.Sprintf("serial %d (%v): %v", serial, st, err), cfg.replay)
+				}
+				if cfg.onFailure != nil {
+					cfg.onFailure(db, res)
+				}
+				break ops
+			}
+			if r.mode != cowfile.NoSync && fs.pendingCount(path) != 0 {
+				r.c.ackAfterFailedSync.Add(1)
+				r.fail("acknowledged before sync", fmt.Sprintf("Commit of serial %d returned nil with %d changes not synced", serial, fs.pendingCount(path)), cfg.replay)
+			}
+			res.acked, model, ackedTx = serial, next, txid
+			if r.mode != cowfile.NoSync {
+				res.durable = serial
+				res.serials = map[int]bool{}
+			}
+			rebuild()
 		}
-		if r.mode != cowfile.NoSync && fs.pendingCount(path) != 0 {
-			r.c.ackAfterFailedSync.Add(1)
-			r.fail("acknowledged before sync", fmt.Sprintf("Commit of serial %d returned nil with %d changes not synced", serial, fs.pendingCount(path)), cfg.replay)
-		}
-		res.acked, model, ackedTx = serial, next, txid
-		if r.mode != cowfile.NoSync {
-			res.durable = serial
-			res.serials = map[int]bool{}
-		}
-		rebuild()
 	}
 	// Readers saw their version all along, whatever was committed since.
 	for _, rd := range readers {
 		got, err := dumpTx(rd.tx)
-		if err != nil || got != r.models[rd.serial] {
+		if want := dumpData(r.states[rd.serial]); err != nil || got != want {
 			r.c.mixed.Add(1)
-			r.fail("reader isolation", fmt.Sprintf("reader of serial %d: %v\n%s", rd.serial, err, diffDumps(r.models[rd.serial], got)), cfg.replay)
+			r.fail("reader isolation", fmt.Sprintf("reader of serial %d: %v\n%s", rd.serial, err, diffDumps(want, got)), cfg.replay)
 		}
 		rd.tx.Rollback()
 	}
@@ -476,11 +500,21 @@ func (r *crashRun) imageAt(p *point, specStr string) ([]byte, int, error) {
 	if o.openErr != nil || o.dumpErr != nil {
 		return nil, 0, fmt.Errorf("image %q at point %d does not open: %v", specStr, p.n, o)
 	}
+	serial := r.stateOf(o.dump)
 	if spec.absent || p.st.missing {
-		return nil, serialOf(o.dump), nil
+		return nil, serial, nil
 	}
 	img, _ := build(p.st, p.hs, spec)
-	return img, serialOf(o.dump), nil
+	return img, serial, nil
+}
+
+// stateOf returns the serial of the model state a recovered dump is (see
+// matchSerial), or, if none is exactly, the counter it names.
+func (r *crashRun) stateOf(dump string) int {
+	if s := matchSerial(r.models, dump, nil); s >= 0 {
+		return s
+	}
+	return serialOf(dump)
 }
 
 // runCase runs c: every phase but the last continues from its chosen

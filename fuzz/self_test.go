@@ -46,6 +46,32 @@ func TestOracleRejects(t *testing.T) {
 			t.Errorf("%s: judged %q, want %q", c.name, class, c.class)
 		}
 	}
+
+	// A snapshot call commits without bumping the counter: serial 4 took
+	// a snapshot of serial 3 and is told from it by its snapshots only;
+	// serial 5 then wrote data.
+	snap := snapshotDump("s000004", models[3])
+	models[4] = models[3] + snap
+	models[5] = dump(5, "five\n") + snap
+	ms2 := [2]*meta.Meta{{TxID: 4}, {TxID: 5}}
+	a2 := allowance{acked: 4, inflight: 5}
+	for _, c := range []struct {
+		name  string
+		o     obs
+		class string
+	}{
+		{"snapshot taken", obs{dump: models[4], txid: 5, metas: ms2}, ""},
+		{"snapshot lost", obs{dump: models[3], txid: 5, metas: ms2}, "lost acknowledged commit"},
+		{"snapshot content", obs{dump: models[3] + snapshotDump("s000004", models[2]), txid: 5, metas: ms2}, "mixed state"},
+		{"snapshot renamed", obs{dump: models[3] + snapshotDump("s000005", models[3]), txid: 5, metas: ms2}, "mixed state"},
+		{"extra snapshot", obs{dump: models[4] + snapshotDump("s000009", ""), txid: 5, metas: ms2}, "mixed state"},
+		{"restore in flight", obs{dump: models[5], txid: 5, metas: ms2}, ""},
+	} {
+		class, _ := judge(&c.o, a2, models, &counters{})
+		if class != c.class {
+			t.Errorf("%s: judged %q, want %q", c.name, class, c.class)
+		}
+	}
 }
 
 // TestImageModel checks the power-loss images against states written out

@@ -62,16 +62,29 @@ func reach(img []byte, ps int, m *meta.Meta) (map[page.ID]bool, error) {
 }
 
 // reachRuns is reach, mapping every page to the first page of its run.
+//
+// A page reached twice within one version is an error. Versions share
+// pages (copy-on-write): the latest version and the snapshots' versions
+// are walked one after the other, and a run an earlier one already
+// reached is not walked again (its bytes, so its subtree, are the same).
 func reachRuns(img []byte, ps int, m *meta.Meta) (map[page.ID]page.ID, error) {
 	seen := map[page.ID]page.ID{}
-	mark := func(id page.ID, span uint32) error {
+	mine := map[page.ID]bool{} // the pages of the version being walked
+	var snapRoots []page.Ref
+	// mark records the run at id; shared reports that an earlier version
+	// reached it already.
+	mark := func(id page.ID, span uint32) (shared bool, err error) {
+		if first, ok := seen[id]; ok && first == id && !mine[id] {
+			return true, nil
+		}
 		for i := page.ID(0); i < page.ID(span); i++ {
 			if _, dup := seen[id+i]; dup {
-				return fmt.Errorf("page %d reached twice", id+i)
+				return false, fmt.Errorf("page %d reached twice", id+i)
 			}
 			seen[id+i] = id
+			mine[id+i] = true
 		}
-		return nil
+		return false, nil
 	}
 	var tree func(r page.Ref, depth int, snaps bool) error
 	tree = func(r page.Ref, depth int, snaps bool) error {
@@ -85,7 +98,7 @@ func reachRuns(img []byte, ps int, m *meta.Meta) (map[page.ID]page.ID, error) {
 		if err != nil {
 			return err
 		}
-		if err := mark(r.ID, h.Span); err != nil {
+		if shared, err := mark(r.ID, h.Span); err != nil || shared {
 			return err
 		}
 		n := int(h.Count)
@@ -120,10 +133,11 @@ func reachRuns(img []byte, ps int, m *meta.Meta) (map[page.ID]page.ID, error) {
 					lr := page.GetRef(v)
 					var lh page.Header
 					if _, lh, err = pageRun(img, ps, lr.ID); err == nil {
-						err = mark(lr.ID, lh.Span)
+						_, err = mark(lr.ID, lh.Span)
 					}
 				case snaps && e[6] == 0 && vs == snapRecLen:
-					err = tree(page.GetRef(v), 0, false)
+					// A snapshot: its version is walked after this one.
+					snapRoots = append(snapRoots, page.GetRef(v))
 				}
 				if err != nil {
 					return err
@@ -148,13 +162,19 @@ func reachRuns(img []byte, ps int, m *meta.Meta) (map[page.ID]page.ID, error) {
 		if hops > 1<<20 {
 			return seen, fmt.Errorf("free-space chain does not end")
 		}
-		if err := mark(r.ID, h.Span); err != nil {
+		if _, err := mark(r.ID, h.Span); err != nil {
 			return seen, err
 		}
 		if h.Type != page.TypeFreeDelta {
 			break
 		}
 		r = page.GetRef(run[page.HeaderSize:])
+	}
+	for _, r := range snapRoots {
+		mine = map[page.ID]bool{}
+		if err := tree(r, 0, false); err != nil {
+			return seen, err
+		}
 	}
 	return seen, nil
 }
