@@ -121,7 +121,7 @@ func (c *Cursor) pushChild(last bool) bool {
 		in := &f.n.inodes[f.i]
 		if in.child != nil {
 			child.n = in.child
-		} else if child.p, c.err = c.t.s.Read(in.ref, 0); c.err != nil {
+		} else if child.p, c.err = c.t.s.Read(in.childRef(), 0); c.err != nil {
 			c.fail(c.err)
 			return false
 		}
@@ -215,15 +215,20 @@ func (c *Cursor) current() (key, val []byte, kind Kind) {
 	f := c.top()
 	if f.n != nil {
 		in := &f.n.inodes[f.i]
-		if in.kind == KindLarge {
-			v, err := c.t.readLarge(in.ref, in.vlen)
+		// Cut the key to its length: its capacity may span the value.
+		key := in.key[:len(in.key):len(in.key)]
+		switch in.kind {
+		case KindLarge:
+			v, err := c.t.readLarge(decodeLarge(in.value))
 			if err != nil {
 				c.fail(err)
 				return nil, nil, 0
 			}
-			return in.key, v, KindLarge
+			return key, v, KindLarge
+		case kindPending:
+			return key, in.pendingValue(), KindValue
 		}
-		return in.key, in.value, in.kind
+		return key, in.value, in.kind
 	}
 	key, val, kind = leafElem(f.p, f.i)
 	if kind == KindLarge {
@@ -387,6 +392,7 @@ func (c *Cursor) deleteAt(i int) error {
 		return err
 	}
 	c.t.freeValue(&n.inodes[i])
+	n.bytes -= n.inodes[i].elemSize(n.leaf)
 	n.inodes = append(n.inodes[:i], n.inodes[i+1:]...)
 	c.top().i = i - 1
 	return nil
@@ -413,7 +419,8 @@ func (c *Cursor) materialize() (*node, error) {
 		in := &parent.n.inodes[parent.i]
 		if in.child == nil {
 			in.child = t.decode(f.p)
-			t.s.Free(in.ref.ID, 1, in.ref.TxID)
+			r := in.childRef()
+			t.s.Free(r.ID, 1, r.TxID)
 		}
 		f.n, f.p = in.child, nil
 	}

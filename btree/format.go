@@ -77,11 +77,10 @@ func DecodeBucket(b []byte) BucketHeader {
 	return BucketHeader{Root: page.GetRef(b), Sequence: binary.LittleEndian.Uint64(b[page.RefSize:])}
 }
 
-func encodeLarge(r page.Ref, n uint64) []byte {
-	b := make([]byte, largeRefSize)
+// putLarge encodes a large value's reference and length into b (32 bytes).
+func putLarge(b []byte, r page.Ref, n uint64) {
 	page.PutRef(b, r)
 	binary.LittleEndian.PutUint64(b[page.RefSize:], n)
-	return b
 }
 
 func decodeLarge(b []byte) (page.Ref, uint64) {
@@ -119,13 +118,112 @@ func branchRef(p []byte, i int) page.Ref {
 
 func isLeaf(p []byte) bool { return page.TypeOf(p) == page.TypeLeaf }
 
+// compareKeys is bytes.Compare for the searches: it compares eight bytes
+// at a time as big-endian words, and hands the tail (under eight bytes) to
+// bytes.Compare.
+func compareKeys(a, b []byte) int {
+	for len(a) >= 8 && len(b) >= 8 {
+		x, y := binary.BigEndian.Uint64(a), binary.BigEndian.Uint64(b)
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+		a, b = a[8:], b[8:]
+	}
+	if len(a) == 0 || len(b) == 0 {
+		return len(a) - len(b)
+	}
+	return bytes.Compare(a, b)
+}
+
+// searchKey is a key prepared for the comparisons of a binary search: its
+// first sixteen bytes as two big-endian words, so that a probe of a key
+// that differs from it there (almost every probe) costs two loads and two
+// integer comparisons, inline, with no call.
+type searchKey struct {
+	b      []byte
+	w0, w1 uint64
+	wide   bool // len(b) >= 16
+}
+
+func prepareKey(key []byte) searchKey {
+	s := searchKey{b: key}
+	if len(key) >= 16 {
+		s.w0, s.w1, s.wide = binary.BigEndian.Uint64(key), binary.BigEndian.Uint64(key[8:]), true
+	}
+	return s
+}
+
+// prefix compares the first sixteen bytes of k with s's words when both
+// have them: the sign, or 0 (equal there, or too short), in which case
+// compare decides. Inlined into every probe of the searches:
+//
+//	c := sk.prefix(k)
+//	if c == 0 {
+//		c = sk.compare(k)
+//	}
+func (s *searchKey) prefix(k []byte) int {
+	if s.wide && len(k) >= 16 {
+		return s.wordsCompare(k)
+	}
+	return 0
+}
+
+// compare returns the sign of k - s.b (bytes.Compare(k, s.b)): the slow
+// path of a probe, once prefix found the first sixteen bytes equal.
+func (s *searchKey) compare(k []byte) int {
+	if len(k) >= 16 && s.wide {
+		return compareKeys(k[16:], s.b[16:])
+	}
+	return compareKeys(k, s.b)
+}
+
+// wordsCompare compares the first sixteen bytes of k (len(k) >= 16) with
+// s's words: the sign, or 0 if they are equal.
+func (s *searchKey) wordsCompare(k []byte) int {
+	x, y := binary.BigEndian.Uint64(k), s.w0
+	if x == y {
+		x, y = binary.BigEndian.Uint64(k[8:16]), s.w1
+	}
+	if x < y {
+		return -1
+	}
+	if x > y {
+		return 1
+	}
+	return 0
+}
+
+// branchKeyAt is branchKey with one bounds check for the element's two
+// fields: the searches call it for every probe.
+func branchKeyAt(p []byte, i int) []byte {
+	x := binary.LittleEndian.Uint32(p[page.HeaderSize+i*branchElemSize+24:])
+	ks, off := int(x&0xffff), int(x>>16)
+	return p[off : off+ks : off+ks]
+}
+
+// leafKeyAt is leafKey with one bounds check for the element's two fields.
+func leafKeyAt(p []byte, i int) []byte {
+	x := binary.LittleEndian.Uint32(p[page.HeaderSize+i*leafElemSize:])
+	off, ks := int(x&0xffff), int(x>>16)
+	return p[off : off+ks : off+ks]
+}
+
 // searchBranch returns the index of the child whose range holds key: the
 // last element with a key <= key, or 0.
 func searchBranch(p []byte, key []byte) int {
+	sk := prepareKey(key)
 	lo, hi := 0, page.CountOf(p) // first index with branchKey > key
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if bytes.Compare(branchKey(p, m), key) <= 0 {
+		k := branchKeyAt(p, m)
+		c := sk.prefix(k)
+		if c == 0 {
+			c = sk.compare(k)
+		}
+		if c <= 0 {
 			lo = m + 1
 		} else {
 			hi = m
@@ -138,18 +236,29 @@ func searchBranch(p []byte, key []byte) int {
 }
 
 // searchLeaf returns the index of the first element with a key >= key and
-// whether it equals key.
+// whether it equals key. Keys on a validated page strictly increase, so an
+// equal key ends the search at once: a lookup of a present key then
+// touches one key (one cache line) fewer on average, and none twice.
 func searchLeaf(p []byte, key []byte) (int, bool) {
+	sk := prepareKey(key)
 	lo, hi := 0, page.CountOf(p)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if bytes.Compare(leafKey(p, m), key) < 0 {
+		k := leafKeyAt(p, m)
+		c := sk.prefix(k)
+		if c == 0 {
+			c = sk.compare(k)
+		}
+		switch {
+		case c < 0:
 			lo = m + 1
-		} else {
+		case c > 0:
 			hi = m
+		default:
+			return m, true
 		}
 	}
-	return lo, lo < page.CountOf(p) && bytes.Equal(leafKey(p, lo), key)
+	return lo, false
 }
 
 // Validate proves that every element of a branch or leaf page points inside

@@ -1,9 +1,7 @@
 package btree
 
 import (
-	"bytes"
 	"encoding/binary"
-	"sort"
 
 	"github.com/cowfile/cowfile/pager/page"
 )
@@ -13,60 +11,96 @@ import (
 // the caller's bytes). Children that are also being changed hang off their
 // parent's inode; clean children are just references.
 type node struct {
-	leaf   bool
-	inodes []inode
+	leaf    bool
+	pending bool // a leaf with a large value not yet written (kindPending)
+	inodes  []inode
+	// bytes is the sum of the inodes' elemSize, kept up to date by every
+	// change, so that neither rebalance nor split walks the elements of
+	// each changed node (tens of thousands per commit) to size it.
+	bytes int
 }
 
-// inode is one element of a node.
+// inode is one element of a node. It holds every field in the bytes the
+// element has on its page, so decoding a page writes 64 bytes per element
+// and copies nothing: a commit that rewrites a thousand leaves decodes
+// tens of thousands of elements, and their size is what it allocates,
+// zeroes, and has the collector scan.
 type inode struct {
-	key   []byte
-	kind  Kind     // leaf only
-	value []byte   // leaf: inline value, bucket header, or a large value not yet written
-	ref   page.Ref // branch: the child; leaf KindLarge: the value's run
-	vlen  uint64   // leaf KindLarge: value length
-	child *node    // branch: the child, when it is being changed
-	run   []byte   // leaf: the buffer of a large value's future run (value points into it)
+	key []byte
+	// value is, in a leaf: the inline value or bucket header (KindValue,
+	// KindBucket); the 32-byte reference and length of a large value's
+	// run, as on the page (KindLarge); or, for a large value not yet
+	// written (kindPending), the first HeaderSize+len(value) bytes of the
+	// buffer of its future run, whose capacity is the whole run. In a
+	// branch it is the child's 24-byte reference, as on the page.
+	value []byte
+	child *node // branch: the child, when it is being changed
+	kind  Kind  // leaf only
+}
+
+// kindPending marks, in a node only, a large value whose run has not been
+// written yet. It never reaches a page or a caller (they see KindValue).
+const kindPending Kind = 0xff
+
+// childRef returns the child reference of a branch element.
+func (in *inode) childRef() page.Ref { return page.GetRef(in.value) }
+
+// pendingValue returns the value of a kindPending element.
+func (in *inode) pendingValue() []byte {
+	return in.value[page.HeaderSize:len(in.value):len(in.value)]
 }
 
 // decodeInto materializes the page p as a node whose elements are ins
 // (zeroed, one per element of p).
 func decodeInto(p []byte, ins []inode) *node {
 	n := &node{leaf: isLeaf(p), inodes: ins}
+	if n.leaf {
+		b := len(ins) * leafElemSize
+		for i := range n.inodes {
+			in := &n.inodes[i]
+			// The key's capacity spans its value, which follows it on
+			// the page, so encode can copy both at once. Keys leave the
+			// node only cut to their length (Cursor.current).
+			x := binary.LittleEndian.Uint64(p[page.HeaderSize+i*leafElemSize:])
+			off, ks, vs := int(x&0xffff), int(x>>16&0xffff), int(x>>32&0xffff)
+			in.key = p[off : off+ks : off+ks+vs]
+			in.value = p[off+ks : off+ks+vs : off+ks+vs]
+			in.kind = Kind(x >> 48)
+			b += ks + vs
+		}
+		n.bytes = b
+		return n
+	}
+	b := len(ins) * branchElemSize
 	for i := range n.inodes {
 		in := &n.inodes[i]
-		if n.leaf {
-			k, v, kind := leafElem(p, i)
-			in.key, in.kind = k, kind
-			if kind == KindLarge {
-				in.ref, in.vlen = decodeLarge(v)
-			} else {
-				in.value = v
-			}
-		} else {
-			in.key, in.ref = branchKey(p, i), branchRef(p, i)
-		}
+		e := page.HeaderSize + i*branchElemSize
+		in.key, in.value = branchKey(p, i), p[e:e+page.RefSize:e+page.RefSize]
+		b += len(in.key)
 	}
+	n.bytes = b
 	return n
 }
 
 // elemSize is the bytes an inode takes on a page.
-func (in *inode) elemSize(leaf bool, pageSize int) int {
-	if !leaf {
-		return branchElemSize + len(in.key)
-	}
+func (in *inode) elemSize(leaf bool) int {
 	switch {
-	case in.kind == KindLarge:
-		return leafElemSize + len(in.key) + largeRefSize
-	case in.kind == KindValue && !inline(pageSize, len(in.key), len(in.value)):
+	case !leaf:
+		return branchElemSize + len(in.key)
+	case in.kind == kindPending:
 		return leafElemSize + len(in.key) + largeRefSize
 	}
 	return leafElemSize + len(in.key) + len(in.value)
 }
 
-func (n *node) size(pageSize int) int {
-	s := page.HeaderSize
-	for i := range n.inodes {
-		s += n.inodes[i].elemSize(n.leaf, pageSize)
+// size is the bytes n takes on a page (if it fits on one).
+func (n *node) size() int { return page.HeaderSize + n.bytes }
+
+// elemBytes is the sum of the inodes' elemSize.
+func elemBytes(inodes []inode, leaf bool) int {
+	s := 0
+	for i := range inodes {
+		s += inodes[i].elemSize(leaf)
 	}
 	return s
 }
@@ -75,32 +109,61 @@ func (n *node) size(pageSize int) int {
 // it is equal.
 func (n *node) search(key []byte) (int, bool) {
 	// A sequential load appends: one comparison with the last key settles it.
-	if l := len(n.inodes); l > 0 && bytes.Compare(n.inodes[l-1].key, key) < 0 {
+	if l := len(n.inodes); l > 0 && compareKeys(n.inodes[l-1].key, key) < 0 {
 		return l, false
 	}
-	i := sort.Search(len(n.inodes), func(i int) bool { return bytes.Compare(n.inodes[i].key, key) >= 0 })
-	return i, i < len(n.inodes) && bytes.Equal(n.inodes[i].key, key)
+	sk := prepareKey(key)
+	lo, hi := 0, len(n.inodes)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		k := n.inodes[m].key
+		c := sk.prefix(k)
+		if c == 0 {
+			c = sk.compare(k)
+		}
+		switch {
+		case c < 0:
+			lo = m + 1
+		case c > 0:
+			hi = m
+		default:
+			return m, true
+		}
+	}
+	return lo, false
 }
 
 // childIndex is searchBranch for nodes.
 func (n *node) childIndex(key []byte) int {
-	i := sort.Search(len(n.inodes), func(i int) bool { return bytes.Compare(n.inodes[i].key, key) > 0 })
-	if i > 0 {
-		i--
+	sk := prepareKey(key)
+	lo, hi := 0, len(n.inodes) // first index with a key > key
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		k := n.inodes[m].key
+		c := sk.prefix(k)
+		if c == 0 {
+			c = sk.compare(k)
+		}
+		if c <= 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
 	}
-	return i
+	if lo > 0 {
+		lo--
+	}
+	return lo
 }
 
 // split cuts inodes into runs that each fit on one page, as evenly as the
 // element sizes allow: a node that is n pages' worth becomes n nearly full
 // pages (so sequential loads fill pages), and a page that overflowed by
 // one element becomes two halves (so random inserts leave room).
-func split(inodes []inode, leaf bool, pageSize int) [][]inode {
+//
+// total is the sum of the inodes' elemSize.
+func split(inodes []inode, leaf bool, total, pageSize int) [][]inode {
 	capacity := pageSize - page.HeaderSize
-	total := 0
-	for i := range inodes {
-		total += inodes[i].elemSize(leaf, pageSize)
-	}
 	if total <= capacity {
 		return [][]inode{inodes}
 	}
@@ -109,7 +172,7 @@ func split(inodes []inode, leaf bool, pageSize int) [][]inode {
 	var out [][]inode
 	start, cur := 0, 0
 	for i := range inodes {
-		sz := inodes[i].elemSize(leaf, pageSize)
+		sz := inodes[i].elemSize(leaf)
 		if cur > 0 && (cur >= target || cur+sz > capacity) {
 			out = append(out, inodes[start:i])
 			start, cur = i, 0
@@ -121,7 +184,7 @@ func split(inodes []inode, leaf bool, pageSize int) [][]inode {
 
 // encode writes inodes as a sealed page with id and txid into p (zeroed,
 // pageSize bytes) and returns the page's checksum. Large values must have
-// been written already (kind KindLarge with a ref).
+// been written already (no kindPending).
 func encode(p []byte, inodes []inode, leaf bool, id page.ID, txid page.TxID) uint64 {
 	typ, esz := page.TypeBranch, branchElemSize
 	if leaf {
@@ -129,25 +192,30 @@ func encode(p []byte, inodes []inode, leaf bool, id page.ID, txid page.TxID) uin
 	}
 	page.PutHeader(p, page.Header{ID: id, TxID: txid, Type: typ, Count: uint16(len(inodes)), Span: 1})
 	off := page.HeaderSize + len(inodes)*esz
+	elems := p[page.HeaderSize:off]
+	if !leaf {
+		for i := range inodes {
+			in := &inodes[i]
+			e := elems[i*branchElemSize : (i+1)*branchElemSize]
+			copy(e[:page.RefSize], in.value)
+			binary.LittleEndian.PutUint32(e[24:], uint32(len(in.key))|uint32(off)<<16)
+			off += copy(p[off:], in.key)
+		}
+		return page.Seal(p)
+	}
 	for i := range inodes {
 		in := &inodes[i]
-		e := p[page.HeaderSize+i*esz:]
-		if !leaf {
-			page.PutRef(e, in.ref)
-			binary.LittleEndian.PutUint16(e[24:], uint16(len(in.key)))
-			binary.LittleEndian.PutUint16(e[26:], uint16(off))
-			off += copy(p[off:], in.key)
+		k, v := in.key, in.value
+		// off u16 | ksize u16 | vsize u16 | kind u8 | 0 u8, in one store.
+		binary.LittleEndian.PutUint64(elems[i*leafElemSize:], uint64(off)|uint64(len(k))<<16|uint64(len(v))<<32|uint64(in.kind)<<48)
+		// A value usually follows its key in memory (both were cut from
+		// one page or one arena copy, and the key's capacity spans the
+		// value): copy them at once.
+		if n := len(k) + len(v); len(v) > 0 && cap(k) >= n && &k[:n][len(k)] == &v[0] {
+			off += copy(p[off:], k[:n])
 			continue
 		}
-		v := in.value
-		if in.kind == KindLarge {
-			v = encodeLarge(in.ref, in.vlen)
-		}
-		binary.LittleEndian.PutUint16(e[0:], uint16(off))
-		binary.LittleEndian.PutUint16(e[2:], uint16(len(in.key)))
-		binary.LittleEndian.PutUint16(e[4:], uint16(len(v)))
-		e[6] = byte(in.kind)
-		off += copy(p[off:], in.key)
+		off += copy(p[off:], k)
 		off += copy(p[off:], v)
 	}
 	return page.Seal(p)

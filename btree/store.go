@@ -96,13 +96,24 @@ func CheckRef(run []byte, ref page.Ref, want page.Type, pageSize int) ([]byte, e
 	// header, without decoding it. Any failure takes the slow path, which
 	// repeats them and says what is wrong.
 	if len(run) >= page.HeaderSize && page.MatchesRef(run, ref) {
-		t, span := page.TypeOf(run), int64(page.SpanOf(run))
-		// want 0 means branch or leaf; a page of type 0 must not match it.
-		typeOK := (want != 0 && t == want) || (want == 0 && (t == page.TypeBranch || t == page.TypeLeaf))
-		if n := span * int64(pageSize); typeOK && span != 0 && n <= int64(len(run)) {
+		if n := int64(page.SpanOf(run)) * int64(pageSize); n != 0 && n <= int64(len(run)) && TypeOK(page.TypeOf(run), want) {
 			return run[:n], nil
 		}
 	}
+	return checkRefSlow(run, ref, want, pageSize)
+}
+
+// TypeOK reports whether a page of type t is what a read wanting want
+// accepts: want 0 means branch or leaf (and a page of type 0 must not
+// match it).
+func TypeOK(t, want page.Type) bool {
+	if want == 0 {
+		return t == page.TypeBranch || t == page.TypeLeaf
+	}
+	return t == want
+}
+
+func checkRefSlow(run []byte, ref page.Ref, want page.Type, pageSize int) ([]byte, error) {
 	h, err := page.CheckHeader(run, ref.ID, 0)
 	if err != nil {
 		return nil, err

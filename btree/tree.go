@@ -45,17 +45,22 @@ const inodeChunk = 512
 // element; growing further reallocates, as any append does.
 func (t *Tree) decode(p []byte) *node {
 	count := page.CountOf(p)
-	need := count + 1
-	if need > inodeChunk/4 {
-		return decodeInto(p, make([]inode, count, need))
+	return decodeInto(p, t.inodeSlice(count, count+1))
+}
+
+// inodeSlice returns zeroed elements of length n and capacity c, cut from
+// the slab when small.
+func (t *Tree) inodeSlice(n, c int) []inode {
+	if c > inodeChunk/4 {
+		return make([]inode, n, c)
 	}
-	if len(t.slab) < need {
+	if len(t.slab) < c {
 		t.slabSize = min(max(2*t.slabSize, 32), inodeChunk)
-		t.slab = make([]inode, max(t.slabSize, need))
+		t.slab = make([]inode, max(t.slabSize, c))
 	}
-	ins := t.slab[:count:need]
-	t.slab = t.slab[need:]
-	return decodeInto(p, ins)
+	ins := t.slab[:n:c]
+	t.slab = t.slab[c:]
+	return ins
 }
 
 // copyBuf returns n bytes for a copy, cut from the arena when small.
@@ -195,17 +200,21 @@ func (t *Tree) put(key, value []byte, kind Kind) error {
 	if kind == KindValue && !inline(ps, len(key), len(value)) {
 		// Copy the value straight into the buffer of its future run.
 		span := page.SpanFor(uint64(len(value)), ps)
-		in.run = make([]byte, span*uint64(ps))
-		in.value = in.run[page.HeaderSize : page.HeaderSize+len(value)]
-		copy(in.value, value)
+		run := make([]byte, span*uint64(ps))
+		copy(run[page.HeaderSize:], value)
+		in.kind, in.value = kindPending, run[:page.HeaderSize+len(value)]
 		in.key = append([]byte(nil), key...)
+		n.pending = true
 	} else {
 		kv := t.copyBuf(len(key) + len(value))
 		copy(kv, key)
 		copy(kv[len(key):], value)
-		in.key, in.value = kv[:len(key):len(key)], kv[len(key):]
+		// The key's capacity spans the value (see decodeInto).
+		in.key, in.value = kv[:len(key)], kv[len(key):]
 	}
+	n.bytes += in.elemSize(true)
 	if found {
+		n.bytes -= n.inodes[i].elemSize(true)
 		t.freeValue(&n.inodes[i])
 		n.inodes[i] = in
 		return nil
@@ -213,8 +222,17 @@ func (t *Tree) put(key, value []byte, kind Kind) error {
 	if len(n.inodes) == cap(n.inodes) {
 		// Double, where append would grow a long slice by a quarter: a
 		// sequential load adds thousands of elements to one leaf node
-		// before Spill splits it, and each growth copies all of them.
-		grown := make([]inode, len(n.inodes), 2*cap(n.inodes)+1)
+		// before Spill splits it, and each growth copies all of them. A
+		// node of one page's worth (a random insert's second key in the
+		// leaf) grows by half, from the slab: doubling it would allocate
+		// twice what it will ever hold.
+		c := cap(n.inodes)
+		if c < inodeChunk/4 {
+			c += c/2 + 2
+		} else {
+			c = 2*c + 1
+		}
+		grown := t.inodeSlice(len(n.inodes), c)
 		copy(grown, n.inodes)
 		n.inodes = grown
 	}
@@ -247,8 +265,11 @@ func (t *Tree) Delete(key []byte, kind Kind) (found bool, err error) {
 
 // freeValue releases the run of a large value being replaced or deleted.
 func (t *Tree) freeValue(in *inode) {
-	if in.kind == KindLarge && !in.ref.IsZero() {
-		t.s.Free(in.ref.ID, int(page.SpanFor(in.vlen, t.s.PageSize())), in.ref.TxID)
+	if in.kind != KindLarge {
+		return
+	}
+	if r, n := decodeLarge(in.value); !r.IsZero() {
+		t.s.Free(r.ID, int(page.SpanFor(n, t.s.PageSize())), r.TxID)
 	}
 }
 
@@ -258,12 +279,13 @@ func (t *Tree) childNode(n *node, i int) (*node, error) {
 	if in.child != nil {
 		return in.child, nil
 	}
-	p, err := t.s.Read(in.ref, 0)
+	r := in.childRef()
+	p, err := t.s.Read(r, 0)
 	if err != nil {
 		return nil, err
 	}
 	in.child = t.decode(p)
-	t.s.Free(in.ref.ID, 1, in.ref.TxID)
+	t.s.Free(r.ID, 1, r.TxID)
 	return in.child, nil
 }
 
@@ -281,7 +303,7 @@ func (t *Tree) Spill() (page.Ref, error) {
 	// A root branch with one child is a wasted level.
 	for !n.leaf && len(n.inodes) == 1 {
 		if n.inodes[0].child == nil {
-			t.root, t.rootNode = n.inodes[0].ref, nil
+			t.root, t.rootNode = n.inodes[0].childRef(), nil
 			return t.root, nil
 		}
 		n = n.inodes[0].child
@@ -295,7 +317,7 @@ func (t *Tree) Spill() (page.Ref, error) {
 	}
 	t.root, t.rootNode = page.Ref{}, nil
 	if len(ins) == 1 {
-		t.root = ins[0].ref
+		t.root = ins[0].childRef()
 	}
 	return t.root, nil
 }
@@ -320,7 +342,7 @@ func (t *Tree) rebalance(n *node, depth int) error {
 	threshold := page.HeaderSize + (ps-page.HeaderSize)/4
 	for i := 0; i < len(n.inodes) && len(n.inodes) > 1; {
 		c := n.inodes[i].child
-		if c == nil || (c.size(ps) >= threshold && (c.leaf || len(c.inodes) >= 2)) {
+		if c == nil || (c.size() >= threshold && (c.leaf || len(c.inodes) >= 2)) {
 			i++
 			continue
 		}
@@ -337,12 +359,15 @@ func (t *Tree) rebalance(n *node, depth int) error {
 			return err
 		}
 		if left.leaf != right.leaf {
-			return page.Corrupt(n.inodes[l].ref.ID, "siblings at different depths")
+			return page.Corrupt(n.inodes[l].childRef().ID, "siblings at different depths")
 		}
 		left.inodes = append(left.inodes, right.inodes...)
+		left.pending = left.pending || right.pending
+		left.bytes += right.bytes
+		n.bytes -= n.inodes[l+1].elemSize(false)
 		n.inodes = append(n.inodes[:l+1], n.inodes[l+2:]...)
 		i = l
-		if left.size(ps) >= threshold {
+		if left.size() >= threshold {
 			i++
 		}
 	}
@@ -352,64 +377,82 @@ func (t *Tree) rebalance(n *node, depth int) error {
 // spill writes node n (after its changed children) and returns the
 // elements that reference the pages it became: none if it is empty, more
 // than one if it split.
-func (t *Tree) spill(n *node) ([]inode, error) {
-	s, ps, tx := t.s, t.s.PageSize(), t.s.TxID()
+func (t *Tree) spill(n *node) ([]inode, error) { return t.spillTo(n, nil) }
+
+// spillTo is spill appending the elements to dst: a parent collects its
+// children's straight into its new element list.
+func (t *Tree) spillTo(n *node, dst []inode) ([]inode, error) {
+	ps := t.s.PageSize()
 	if !n.leaf {
 		out := make([]inode, 0, len(n.inodes)+2)
 		for i := range n.inodes {
 			if c := n.inodes[i].child; c != nil {
-				sub, err := t.spill(c)
-				if err != nil {
+				var err error
+				if out, err = t.spillTo(c, out); err != nil {
 					return nil, err
 				}
-				out = append(out, sub...)
 			} else {
 				out = append(out, n.inodes[i])
 			}
 		}
-		n.inodes = out
-	} else {
+		n.inodes, n.bytes = out, elemBytes(out, false)
+	} else if n.pending {
 		for i := range n.inodes {
-			if in := &n.inodes[i]; in.kind == KindValue && in.run != nil {
+			if in := &n.inodes[i]; in.kind == kindPending {
 				t.writeLarge(in)
 			}
 		}
+		n.pending = false
 	}
 	if len(n.inodes) == 0 {
-		return nil, nil
+		return dst, nil
 	}
-	parts := split(n.inodes, n.leaf, ps)
-	res := make([]inode, len(parts))
-	pb, recycled := s.(PageBufferer)
-	var buf []byte
-	if !recycled {
-		buf = make([]byte, len(parts)*ps)
+	// Most nodes fit on one page: write them without split's slices.
+	if n.bytes <= ps-page.HeaderSize {
+		return t.writePage(n.inodes, n.leaf, dst), nil
 	}
-	for i, part := range parts {
-		var p []byte
-		if recycled {
-			p = pb.PageBuffer()
-		} else {
-			p = buf[i*ps : (i+1)*ps : (i+1)*ps]
-		}
-		id := s.Allocate(1)
-		sum := encode(p, part, n.leaf, id, tx)
-		s.Write(id, p)
-		res[i] = inode{key: part[0].key, ref: page.Ref{ID: id, Checksum: sum, TxID: tx}}
+	for _, part := range split(n.inodes, n.leaf, n.bytes, ps) {
+		dst = t.writePage(part, n.leaf, dst)
 	}
-	return res, nil
+	return dst, nil
 }
 
-// writeLarge gives a large value its own run.
+// writePage writes inodes as one new page and appends the element that
+// references it to dst.
+func (t *Tree) writePage(inodes []inode, leaf bool, dst []inode) []inode {
+	s, tx := t.s, t.s.TxID()
+	var p []byte
+	if pb, ok := s.(PageBufferer); ok {
+		p = pb.PageBuffer()
+	} else {
+		p = make([]byte, s.PageSize())
+	}
+	id := s.Allocate(1)
+	sum := encode(p, inodes, leaf, id, tx)
+	s.Write(id, p)
+	return append(dst, inode{key: inodes[0].key, value: t.refBytes(page.Ref{ID: id, Checksum: sum, TxID: tx})})
+}
+
+// refBytes returns r encoded, as a branch element's value.
+func (t *Tree) refBytes(r page.Ref) []byte {
+	b := t.copyBuf(page.RefSize)
+	page.PutRef(b, r)
+	return b
+}
+
+// writeLarge gives a pending large value its own run.
 func (t *Tree) writeLarge(in *inode) {
 	ps, tx := t.s.PageSize(), t.s.TxID()
-	span := len(in.run) / ps
+	run := in.value[:cap(in.value)]
+	n := uint64(len(in.value) - page.HeaderSize)
+	span := len(run) / ps
 	id := t.s.Allocate(span)
-	page.PutHeader(in.run, page.Header{ID: id, TxID: tx, Type: page.TypeValue, Span: uint32(span)})
-	sum := page.Seal(in.run)
-	t.s.Write(id, in.run)
-	in.kind, in.ref, in.vlen = KindLarge, page.Ref{ID: id, Checksum: sum, TxID: tx}, uint64(len(in.value))
-	in.value, in.run = nil, nil
+	page.PutHeader(run, page.Header{ID: id, TxID: tx, Type: page.TypeValue, Span: uint32(span)})
+	sum := page.Seal(run)
+	t.s.Write(id, run)
+	v := t.copyBuf(largeRefSize)
+	putLarge(v, page.Ref{ID: id, Checksum: sum, TxID: tx}, n)
+	in.kind, in.value = KindLarge, v
 }
 
 // compare is bytes.Compare, named for readability at call sites.

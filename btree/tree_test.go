@@ -15,6 +15,9 @@ import (
 // tree and that the store's live pages are exactly the reachable ones.
 func commit(t *testing.T, s *MemStore, tr *Tree) *Tree {
 	t.Helper()
+	if tr.rootNode != nil {
+		checkNodes(t, tr.rootNode)
+	}
 	root, err := tr.Spill()
 	if err != nil {
 		t.Fatalf("spill: %v", err)
@@ -36,6 +39,23 @@ func commit(t *testing.T, s *MemStore, tr *Tree) *Tree {
 	}
 	s.Tx++
 	return Open(s, root)
+}
+
+// checkNodes checks the sizes and flags a node keeps about its elements.
+func checkNodes(t *testing.T, n *node) {
+	t.Helper()
+	if want := elemBytes(n.inodes, n.leaf); n.bytes != want {
+		t.Fatalf("node (leaf %v, %d elements) says %d bytes, has %d", n.leaf, len(n.inodes), n.bytes, want)
+	}
+	for i := range n.inodes {
+		in := &n.inodes[i]
+		if in.kind == kindPending && !n.pending {
+			t.Fatalf("node holds a pending large value but is not marked")
+		}
+		if in.child != nil {
+			checkNodes(t, in.child)
+		}
+	}
 }
 
 func checkModel(t *testing.T, tr *Tree, model map[string]string) {

@@ -208,7 +208,7 @@ func (t *Tree) dropNode(n *node, skip func([]byte) bool, depth int) error {
 		case !n.leaf && in.child != nil:
 			err = t.dropNode(in.child, skip, depth+1)
 		case !n.leaf:
-			err = Drop(t.s, in.ref, skip)
+			err = Drop(t.s, in.childRef(), skip)
 		case in.kind == KindLarge:
 			t.freeValue(in)
 		case in.kind == KindBucket && (skip == nil || !skip(in.key)):
