@@ -274,7 +274,8 @@ func TestPagesBetweenSnapshotsAreReused(t *testing.T) {
 }
 
 // 1000 commits of churn with 3 snapshots alive: the file stays within the
-// current live data plus the snapshots' unique pages plus a constant.
+// current live data plus the snapshots' unique pages plus a constant, and
+// the share of small holes the allocator may leave.
 func TestSpaceWithSnapshots(t *testing.T) {
 	db := mustOpen(t, tempPath(t), &Options{Durability: NoSync})
 	defer db.Close()
@@ -311,7 +312,9 @@ func TestSpaceWithSnapshots(t *testing.T) {
 		unique += s.Pages
 	}
 	st := db.Stats()
-	limit := uint64(live+unique) + 200
+	// The allocator may leave up to a quarter of the file in small holes
+	// rather than scatter a commit over them (freelist.minHole).
+	limit := (uint64(live+unique) + 200) * 4 / 3
 	t.Logf("file %d pages: live %d, snapshots' own %d, free %d, pending %d", st.FilePages, live, unique, st.FreePages, st.PendingPages)
 	if st.FilePages > limit {
 		t.Fatalf("file of %d pages, want <= %d", st.FilePages, limit)

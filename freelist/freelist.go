@@ -152,7 +152,8 @@ func (f *Freelist) endTx() {
 // many pages are free, at the end of the file. Later allocations continue
 // the run while its pages are free (at the end of the file, for at most
 // runCap pages in all); when they cannot, they take the lowest hole that
-// fits (so large commits fill the holes) and continue from there. The
+// fits (so large commits fill the holes; holes of a few pages only once a
+// quarter of the file is free) and continue from there. The
 // pages a commit frees were, in steady state, written together by an
 // earlier commit, so they leave extents that fit the next runs: single-key
 // commits cycle through a few runs of pages already written. Preferring
@@ -174,6 +175,16 @@ func (f *Freelist) Allocate(span int) page.ID {
 // of 64 pages already makes the writes sequential, and asking for more
 // would send large commits to the end of the file past usable extents.
 const runCap = 64
+
+// A large commit skips holes smaller than minHole pages while less than
+// 1/holeShare of the file is free: the file grows a little (the holes
+// coalesce as their neighbours are freed, and are used once they make up
+// a quarter of the file), and the commit writes runs instead of a page
+// here and a page there.
+const (
+	minHole   = 4
+	holeShare = 4
+)
 
 // place takes n pages at the cursor if they are free, or where a new run
 // starts (see Allocate).
@@ -200,8 +211,14 @@ func (f *Freelist) place(n uint32) page.ID {
 		return f.cursor
 	}
 	// The run cannot go on (or has grown the file by runCap already): the
-	// lowest hole that fits, so large commits fill holes.
-	if e, ok := f.free.firstFit(n); ok {
+	// lowest hole that fits, so large commits fill holes; but not holes of
+	// fewer than minHole pages while less than 1/holeShare of the file is
+	// free, because each costs a write of its own.
+	hole := n
+	if f.freePages < int(f.hwm/holeShare) {
+		hole = max(n, minHole)
+	}
+	if e, ok := f.free.firstFit(hole); ok {
 		f.removeFree(e.ID, n)
 		return e.ID
 	}

@@ -73,9 +73,22 @@ func TestAllocatePlacement(t *testing.T) {
 	for i := range runCap {
 		wantAlloc(t, f, 1, page.ID(12+i))
 	}
-	wantAlloc(t, f, 1, 3)
-	wantAlloc(t, f, 1, 5)
+	// Past runCap the run would take holes, but single pages are skipped
+	// while less than a quarter of the file is free.
 	wantAlloc(t, f, 1, 12+runCap)
+	wantAlloc(t, f, 1, 13+runCap)
+	f.Commit()
+	f.Begin(3)
+	f.Free(6, 4, 1) // once released, with 5: the hole 5..9; 3 stays alone
+	f.Commit()
+	f.Begin(4)
+	f.Release([]page.TxID{3})
+	wantAlloc(t, f, 1, 3) // tx 3 allocated nothing: the lowest page
+	wantAlloc(t, f, 1, 5) // 4 is live; 5..9 holds minHole pages
+	for id := page.ID(6); id < 10; id++ {
+		wantAlloc(t, f, 1, id)
+	}
+	wantAlloc(t, f, 1, 14+runCap) // no hole left
 
 	// A hole as large as the last commit takes the whole next commit,
 	// even where a lower one holds part of it.
@@ -95,7 +108,24 @@ func TestAllocatePlacement(t *testing.T) {
 		wantAlloc(t, f, 1, page.ID(10+i)) // 4..6 is lower but holds 3
 	}
 	wantAlloc(t, f, 1, 14) // the run continues
-	wantAlloc(t, f, 1, 4)  // 15 is not free: the lowest hole
+	wantAlloc(t, f, 1, 26) // 15 is not free, and 4..6 is under minHole pages
+}
+
+func TestSmallHolesSkippedUntilAQuarterIsFree(t *testing.T) {
+	f := New(2)
+	f.Begin(1)
+	f.Allocate(100) // 2..101
+	for _, id := range []page.ID{10, 12, 14} {
+		f.Free(id, 1, 1)
+	}
+	f.Commit()
+	f.Begin(2)
+	for i := range runCap {
+		wantAlloc(t, f, 1, page.ID(102+i))
+	}
+	wantAlloc(t, f, 1, 166) // 3 single-page holes in 166 pages: skipped
+	f.Free(102, 39, 2)      // born in this tx: free at once
+	wantAlloc(t, f, 1, 10)  // 42 of 167 pages free: every hole counts
 }
 
 func TestFreeCoalesces(t *testing.T) {

@@ -107,6 +107,15 @@ func (m *model) alloc(span int) page.ID {
 	case m.cursor < m.hwm && m.isFree(m.cursor, span):
 		return m.take(m.cursor, span)
 	}
+	if m.freeCount() < int(m.hwm/holeShare) {
+		hole := max(span, minHole)
+		for s := page.ID(2); s < m.hwm; s++ {
+			if m.isFree(s, hole) {
+				return m.take(s, span)
+			}
+		}
+		return m.takeAtEnd(span)
+	}
 	for s := page.ID(2); ; s++ {
 		fits := true
 		for p := s; p < s+page.ID(span); p++ {
