@@ -33,6 +33,16 @@ func (o *kvOptions) byteFormat() (byteFormat, error) {
 	return f, err
 }
 
+// decode returns the format and the byte strings args spell in it.
+func (o *kvOptions) decode(args []string) (byteFormat, [][]byte, error) {
+	f, err := o.byteFormat()
+	if err != nil {
+		return f, nil, err
+	}
+	parts, err := decodeArgs(f, args)
+	return f, parts, err
+}
+
 const formatHelp = `
 
 Bucket names, keys and values, in arguments and in output, are written as
@@ -131,11 +141,7 @@ are listed too; --json marks them. It opens the file read-only.` + formatHelp,
   cowfile keys --format hex app.cow users`,
 	Args: nargs(2, -1),
 	RunE: func(cmd *cobra.Command, args []string) error {
-		bf, err := keysOpts.byteFormat()
-		if err != nil {
-			return err
-		}
-		path, err := decodeArgs(bf, args[1:])
+		bf, path, err := keysOpts.decode(args[1:])
 		if err != nil {
 			return err
 		}
@@ -187,11 +193,7 @@ file read-only.` + formatHelp,
   cowfile get --format hex app.cow idx 00ff`,
 	Args: nargs(3, -1),
 	RunE: func(cmd *cobra.Command, args []string) error {
-		bf, err := getOpts.byteFormat()
-		if err != nil {
-			return err
-		}
-		parts, err := decodeArgs(bf, args[1:])
+		bf, parts, err := getOpts.decode(args[1:])
 		if err != nil {
 			return err
 		}
@@ -255,11 +257,7 @@ from standard input, as raw bytes, and VALUE is omitted.` + formatHelp,
   cowfile put --stdin app.cow blobs logo.png < logo.png`,
 	Args: nargs(3, -1),
 	RunE: func(cmd *cobra.Command, args []string) error {
-		bf, err := putOpts.byteFormat()
-		if err != nil {
-			return err
-		}
-		parts, err := decodeArgs(bf, args[1:])
+		_, parts, err := putOpts.decode(args[1:])
 		if err != nil {
 			return err
 		}
@@ -325,11 +323,7 @@ exclusive lock.` + formatHelp,
   cowfile delete --format hex app.cow idx 00ff`,
 	Args: nargs(3, -1),
 	RunE: func(cmd *cobra.Command, args []string) error {
-		bf, err := deleteOpts.byteFormat()
-		if err != nil {
-			return err
-		}
-		parts, err := decodeArgs(bf, args[1:])
+		_, parts, err := deleteOpts.decode(args[1:])
 		if err != nil {
 			return err
 		}
