@@ -391,6 +391,15 @@ func inspectJSON(a *inspect.Analysis) any {
 			snapshots = toBucketJSON(b, f.PageSize())
 		}
 	}
+	var snapList []snapshotJSON
+	var snapErr string
+	if len(a.SnapshotTxIDs) > 0 {
+		if list, err := listSnapshots(f.Path()); err != nil {
+			snapErr = err.Error()
+		} else {
+			snapList = toSnapshotsJSON(list)
+		}
+	}
 	var hwm *uint64
 	if a.Slot >= 0 {
 		h := uint64(a.Meta.HWM)
@@ -409,10 +418,13 @@ func inspectJSON(a *inspect.Analysis) any {
 		Counts       map[string]int `json:"page_counts"`
 		Catalog      *bucketJSON    `json:"catalog"`
 		Snapshots    *bucketJSON    `json:"snapshot_catalog,omitempty"`
+		SnapshotList []snapshotJSON `json:"snapshots,omitempty"`
+		SnapshotsErr string         `json:"snapshots_error,omitempty"`
 		Problems     []problemJSON  `json:"problems"`
 	}{
 		File: f.Path(), Size: f.Size(), PageSize: f.PageSize(), PageSizeFrom: f.PageSizeFrom, Pages: f.Pages(),
 		Metas: []metaJSON{toMetaJSON(a, 0), toMetaJSON(a, 1)}, Open: o, WalkedSlot: a.Slot, HWM: hwm,
-		Counts: c.counts, Catalog: catalog, Snapshots: snapshots, Problems: toProblemsJSON(a.Problems),
+		Counts: c.counts, Catalog: catalog, Snapshots: snapshots, SnapshotList: snapList, SnapshotsErr: snapErr,
+		Problems: toProblemsJSON(a.Problems),
 	}
 }

@@ -50,6 +50,13 @@ func TestSnapshotAndDiff(t *testing.T) {
 	if r := want(t, 0, "inspect", path); !strings.Contains(r.stdout, "SNAPSHOT") || !strings.Contains(r.stdout, "s1") {
 		t.Fatalf("inspect does not list the snapshot:\n%s", r.stdout)
 	}
+	var insp struct {
+		Snapshots []snapshotJSON `json:"snapshots"`
+	}
+	r = want(t, 0, "inspect", "--json", path)
+	if err := json.Unmarshal([]byte(r.stdout), &insp); err != nil || len(insp.Snapshots) != 1 || insp.Snapshots[0] != list[0] {
+		t.Fatalf("inspect --json lists %+v, want %+v (%v)", insp.Snapshots, list, err)
+	}
 	want(t, 0, "snapshot", "restore", path, "s1")
 	if r := want(t, 0, "get", path, "users", "alice"); strings.TrimSpace(r.stdout) != "1" {
 		t.Fatalf("after restore: %q", r.stdout)

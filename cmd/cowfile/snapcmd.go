@@ -92,13 +92,17 @@ type snapshotJSON struct {
 	Pages   int       `json:"pages"`
 }
 
+func toSnapshotsJSON(list []cowfile.SnapshotInfo) []snapshotJSON {
+	out := []snapshotJSON{}
+	for _, s := range list {
+		out = append(out, snapshotJSON{s.Name, s.TxID, s.Created.UTC(), s.Pages})
+	}
+	return out
+}
+
 func printSnapshots(w io.Writer, list []cowfile.SnapshotInfo, asJSON bool) error {
 	if asJSON {
-		out := []snapshotJSON{}
-		for _, s := range list {
-			out = append(out, snapshotJSON{s.Name, s.TxID, s.Created.UTC(), s.Pages})
-		}
-		return writeJSON(w, out)
+		return writeJSON(w, toSnapshotsJSON(list))
 	}
 	t := newTable(w, "SNAPSHOT", "TXID", "CREATED", "OWN PAGES")
 	for _, s := range list {
@@ -221,16 +225,21 @@ func init() {
 // open, it says why instead.
 func inspectSnapshots(w io.Writer, path string) {
 	fmt.Fprintln(w)
-	db, err := cowfile.Open(path, &cowfile.Options{ReadOnly: true, Timeout: lockTimeout})
-	if err != nil {
-		fmt.Fprintf(w, "snapshots: not listed: %v\n", err)
-		return
-	}
-	defer db.Close()
-	list, err := db.Snapshots()
+	list, err := listSnapshots(path)
 	if err != nil {
 		fmt.Fprintf(w, "snapshots: not listed: %v\n", err)
 		return
 	}
 	printSnapshots(w, list, false)
+}
+
+// listSnapshots lists the snapshots of the file at path through the engine
+// (names and page counts are not in the raw decoder's reach), read-only.
+func listSnapshots(path string) ([]cowfile.SnapshotInfo, error) {
+	db, err := cowfile.Open(path, &cowfile.Options{ReadOnly: true, Timeout: lockTimeout})
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	return db.Snapshots()
 }
