@@ -145,3 +145,21 @@ func TestFuzzCrashCorpusMeaning(t *testing.T) {
 		}
 	}
 }
+
+// Regression (of the harness): the live assertion protected a reader's
+// free-space log. A reader never reads it, and the engine frees each log
+// run as if born by the commit before the one that replaces it, so a
+// commit may reuse the log pages of a version a reader still holds. Found
+// once the log became one checkpoint per small commit: after a fallback,
+// a reader held tx 2 while the commits after it rewrote tx 2's checkpoint
+// page. The reader's trees stay protected.
+func TestRegressionReaderDoesNotPinFreeSpaceLog(t *testing.T) {
+	c, err := parseCase("ps=1024 mode=0 | ops=GU point=20 image=131072:0:110000000000000000 | ops=HS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cnt := &counters{}
+	r := newCrashRun(t, newObserver(t, cnt), cnt, c.ps, c.mode, levelShort, nil)
+	r.runCase(c)
+	cnt.log(t)
+}

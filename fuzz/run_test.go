@@ -261,13 +261,23 @@ func (r *crashRun) session(cfg sessionCfg) *sessionResult {
 	// The live assertion: no write touches a page that the last
 	// acknowledged version or a held reader's version reaches.
 	var forbidden map[page.ID]string
-	protect := func(txid uint64, who string, into map[page.ID]string, slotToo bool) {
+	// protect marks what version txid needs: for the latest acknowledged
+	// version (latest), everything Open reads — its trees, its free-space
+	// log and its meta slot; for a reader, its trees only: a reader never
+	// reads the free-space log, whose runs the engine frees as if born by
+	// the commit before the one that replaces them (docs/DECISIONS.md).
+	protect := func(txid uint64, who string, into map[page.ID]string, latest bool) {
 		cur := fs.current(path)
 		ms := decodeMetas(cur, r.ps)
 		m := ms[txid%2]
 		if m == nil || uint64(m.TxID) != txid {
 			r.fail("harness", fmt.Sprintf("meta of tx %d not found after it was acknowledged", txid), cfg.replay)
 			return
+		}
+		if !latest {
+			trees := *m
+			trees.Freelist = page.Ref{}
+			m = &trees
 		}
 		set, err := reach(cur, r.ps, m)
 		if err != nil {
@@ -277,7 +287,7 @@ func (r *crashRun) session(cfg sessionCfg) *sessionResult {
 		for id := range set {
 			into[id] = who
 		}
-		if slotToo {
+		if latest {
 			// The next commit writes the other slot; a reader needs no
 			// meta page (it holds its meta in memory).
 			into[meta.Slot(m.TxID)] = who + " (its meta slot)"
