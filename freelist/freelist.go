@@ -153,11 +153,11 @@ func (f *Freelist) endTx() {
 // the run while its pages are free (at the end of the file, for at most
 // runCap pages in all); when they cannot, they take the lowest hole that
 // fits (so large commits fill the holes; holes of a few pages only once a
-// quarter of the file is free) and continue from there. The
-// pages a commit frees were, in steady state, written together by an
-// earlier commit, so they leave extents that fit the next runs: single-key
-// commits cycle through a few runs of pages already written. Preferring
-// low ids lets the tail of the file empty out.
+// quarter of the file is free) and continue from there. The pages a commit
+// frees were, in steady state, written together by an earlier commit, so
+// they leave extents that fit the next runs: single-key commits cycle
+// through a few runs of pages already written. Preferring low ids lets the
+// tail of the file empty out.
 func (f *Freelist) Allocate(span int) page.ID {
 	if span < 1 || int64(span) > maxExtent {
 		panic(fmt.Sprintf("freelist: Allocate(%d): span out of range", span))
