@@ -25,12 +25,19 @@ type DB struct {
 
 	writer sync.Mutex // held by the one write transaction
 
-	mu      sync.Mutex // guards the fields below
-	meta    meta.Meta  // the latest committed version
-	readers map[page.TxID]int
-	closed  bool
-	failed  error // sticky: set by a failed write or sync
-	openTx  sync.WaitGroup
+	mu   sync.Mutex // guards the fields below
+	meta meta.Meta  // the latest committed version
+	// readers counts, per txid, the read transactions that retain it: a
+	// reader retains its own version and the versions of the snapshots
+	// its version lists (Check and WriteTo read them). logReaders counts
+	// the read transactions whose version has a free-space log (WriteTo
+	// copies it), nReaders every open read transaction.
+	readers    map[page.TxID]int
+	logReaders map[page.TxID]int
+	nReaders   int
+	closed     bool
+	failed     error // sticky: set by a failed write or sync
+	openTx     sync.WaitGroup
 
 	snaps    map[string]snapRec // guarded by mu
 	chainMu  sync.Mutex         // held while a commit may overwrite free pages; Check loads the free-space log under it
@@ -67,7 +74,7 @@ func Open(path string, opts *Options) (*DB, error) {
 	if o.Durability < Sync || o.Durability > NoSync {
 		return nil, fmt.Errorf("%w: durability %d", ErrInvalidOptions, o.Durability)
 	}
-	db := &DB{path: path, opts: o, readers: map[page.TxID]int{}}
+	db := &DB{path: path, opts: o, readers: map[page.TxID]int{}, logReaders: map[page.TxID]int{}}
 	p, err := pager.Open(path, pager.Options{
 		ReadOnly:   o.ReadOnly,
 		Timeout:    o.Timeout,
@@ -260,10 +267,20 @@ func (db *DB) Begin(writable bool) (*Tx, error) {
 		return nil, ErrDatabaseNotOpen
 	}
 	tx := &Tx{db: db, meta: db.meta}
-	db.readers[tx.meta.TxID]++
-	db.openTx.Add(1)
+	tx.retains = append(db.snapTxIDsLocked(), tx.meta.TxID)
+	db.beginReadLocked(tx)
+	db.logReaders[tx.meta.TxID]++
 	tx.init(db.p.Acquire())
 	return tx, nil
+}
+
+// beginReadLocked registers read transaction tx and the txids it retains.
+func (db *DB) beginReadLocked(tx *Tx) {
+	for _, t := range tx.retains {
+		db.readers[t]++
+	}
+	db.nReaders++
+	db.openTx.Add(1)
 }
 
 func (db *DB) beginWrite() (*Tx, error) {
@@ -284,9 +301,11 @@ func (db *DB) beginWrite() (*Tx, error) {
 	tx := &Tx{db: db, meta: db.meta, writable: true}
 	db.openTx.Add(1)
 	retained := db.retainedLocked()
+	logFloor := db.oldestLogReaderLocked()
 	mp := db.p.Acquire()
 	db.mu.Unlock()
 	db.fl.Release(retained)
+	db.fl.HoldLogs(logFloor)
 	db.publishFreeCounts()
 	txid := max(tx.meta.TxID+1, db.skipTo)
 	db.fl.Begin(txid)
@@ -308,12 +327,32 @@ func (db *DB) retainedLocked() []page.TxID {
 	return slices.Compact(r)
 }
 
-// endRead unregisters a read transaction.
-func (db *DB) endRead(txid page.TxID) {
-	db.mu.Lock()
-	if db.readers[txid]--; db.readers[txid] == 0 {
-		delete(db.readers, txid)
+// oldestLogReaderLocked returns the oldest version a read transaction
+// holds together with its free-space log, or 0.
+func (db *DB) oldestLogReaderLocked() page.TxID {
+	var oldest page.TxID
+	for t := range db.logReaders {
+		if oldest == 0 || t < oldest {
+			oldest = t
+		}
 	}
+	return oldest
+}
+
+// endRead unregisters read transaction tx.
+func (db *DB) endRead(tx *Tx) {
+	db.mu.Lock()
+	for _, t := range tx.retains {
+		if db.readers[t]--; db.readers[t] == 0 {
+			delete(db.readers, t)
+		}
+	}
+	if tx.snapshotOf == "" {
+		if db.logReaders[tx.meta.TxID]--; db.logReaders[tx.meta.TxID] == 0 {
+			delete(db.logReaders, tx.meta.TxID)
+		}
+	}
+	db.nReaders--
 	db.mu.Unlock()
 	db.openTx.Done()
 }
@@ -382,10 +421,7 @@ func (db *DB) publishFreeCounts() {
 func (db *DB) Stats() Stats {
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	n := 0
-	for _, c := range db.readers {
-		n += c
-	}
+	n := db.nReaders
 	return Stats{
 		TxID: uint64(db.meta.TxID), PageSize: db.ps, FilePages: uint64(db.meta.HWM),
 		FileSize: db.p.Size(), FreePages: int(db.freePages.Load()), PendingPages: int(db.pendingPages.Load()),

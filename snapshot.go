@@ -189,9 +189,8 @@ func (db *DB) ViewSnapshot(name string, fn func(*Tx) error) error {
 	}
 	m := db.meta
 	m.TxID, m.Root, m.Freelist, m.Snapshots = r.txid, r.root, page.Ref{}, page.Ref{}
-	tx := &Tx{db: db, meta: m, snapshotOf: name}
-	db.readers[m.TxID]++
-	db.openTx.Add(1)
+	tx := &Tx{db: db, meta: m, snapshotOf: name, retains: []page.TxID{m.TxID}}
+	db.beginReadLocked(tx)
 	tx.init(db.p.Acquire())
 	db.mu.Unlock()
 	tx.managed = true

@@ -24,6 +24,7 @@ type Tx struct {
 	s        *store
 	root     *Bucket
 
+	retains     []page.TxID         // a reader's: its txid and those of the snapshots its version lists
 	snapshotOf  string              // set in ViewSnapshot
 	snapOps     []snapOp            // snapshot changes to make at commit
 	snapChanges map[string]*snapRec // what commit did to the catalog
@@ -119,7 +120,7 @@ func (tx *Tx) end(committed bool) {
 	tx.closed = true
 	tx.s.m.Release()
 	if !tx.writable {
-		tx.db.endRead(tx.meta.TxID)
+		tx.db.endRead(tx)
 		return
 	}
 	if !committed {

@@ -103,6 +103,8 @@ type Freelist struct {
 	allocated int
 	lastAlloc int
 
+	logFloor page.TxID // the oldest version a reader holds with its free-space log (0: none)
+
 	// The persisted chain, oldest first: a checkpoint (or nothing, for a
 	// chain that starts at the empty state) followed by deltas.
 	chain      []link
@@ -139,6 +141,12 @@ func (f *Freelist) endTx() {
 	f.next = nil
 	f.nextCheckpoint = false
 }
+
+// HoldLogs tells the current transaction the oldest version whose
+// free-space log an open reader may still read (0: none). A checkpoint
+// then frees the superseded log runs as born no later than that version,
+// so they stay pending while the reader lives.
+func (f *Freelist) HoldLogs(oldest page.TxID) { f.logFloor = oldest }
 
 // Allocate returns the first page of span contiguous pages taken out of
 // the free space, or placed at the end of the file. A span outside

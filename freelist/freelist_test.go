@@ -479,3 +479,70 @@ func TestLoadEmpty(t *testing.T) {
 		t.Fatalf("empty load: HWM %d entries %v chain %v", f.HWM(), entriesOf(f), f.Chain())
 	}
 }
+
+// TestHoldLogsKeepsSupersededChain checks that a checkpoint frees the old
+// chain runs as born no later than the version HoldLogs names, so that a
+// reader of that version keeps them; without it they are released.
+func TestHoldLogsKeepsSupersededChain(t *testing.T) {
+	for _, hold := range []bool{false, true} {
+		d := newDisk(page.MinSize)
+		f := New(2)
+		// A state of 100 isolated free pages: deltas pile up before a
+		// checkpoint replaces them.
+		f.Begin(1)
+		first := f.Allocate(200)
+		for i := 0; i < 200; i += 2 {
+			f.Free(first+page.ID(i), 1, 1)
+		}
+		runs, _, err := f.Persist(page.MinSize, f.Allocate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.writeRuns(runs)
+		f.Commit()
+		const reader = 2 // a reader holds version 2 and its chain
+		for tx := page.TxID(2); ; tx++ {
+			if tx > 300 {
+				t.Fatal("no checkpoint")
+			}
+			f.Begin(tx)
+			f.Release([]page.TxID{reader, tx - 1})
+			if hold {
+				f.HoldLogs(reader)
+			}
+			f.Allocate(1)
+			chain := f.Chain()
+			runs, _, err := f.Persist(page.MinSize, f.Allocate)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.writeRuns(runs)
+			f.Commit()
+			if page.TypeOf(runs[0]) != page.TypeFreeCheckp || tx <= reader {
+				continue
+			}
+			// The next transaction releases what no retained txid sees.
+			f.Begin(tx + 1)
+			f.Release([]page.TxID{reader, tx})
+			kept := 0
+			for _, r := range chain {
+				if r.TxID <= reader && !f.IsFree(r.ID) {
+					kept++
+				}
+			}
+			old := 0
+			for _, r := range chain {
+				if r.TxID <= reader {
+					old++
+				}
+			}
+			if old == 0 {
+				t.Fatal("the superseded chain holds no run of the reader's version")
+			}
+			if hold && kept != old || !hold && kept != 0 {
+				t.Fatalf("hold %v: %d of the %d runs of version %d's chain kept", hold, kept, old, reader)
+			}
+			break
+		}
+	}
+}

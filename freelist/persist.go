@@ -103,13 +103,18 @@ func putOp(b []byte, o op) {
 
 func (f *Freelist) persistCheckpoint(pageSize int, alloc func(int) page.ID) ([][]byte, page.Ref, error) {
 	// The old chain is superseded: its runs are versions freed by this tx.
-	// They are read only when a file is opened at the latest version or at
-	// its fallback — never by readers or snapshots of older versions — so
-	// they are freed as if born by the previous commit: the fallback keeps
-	// them until this commit is the latest, and a snapshot of an old
-	// version does not pin every chain run that was live at its time.
+	// They are read when a file is opened at the latest version or at its
+	// fallback, and copied by a reader's WriteTo — never read through a
+	// snapshot — so they are freed as if born by the previous commit, or
+	// by the oldest version a reader holds with its log (HoldLogs) if that
+	// is older: the fallback and the readers keep them, and a snapshot of
+	// an old version does not pin every chain run that was live at its time.
+	born := f.txid - 1
+	if f.logFloor != 0 && f.logFloor < born {
+		born = f.logFloor
+	}
 	for _, l := range f.chain {
-		f.Free(l.ref.ID, int(l.span), max(l.ref.TxID, f.txid-1))
+		f.Free(l.ref.ID, int(l.span), max(l.ref.TxID, born))
 	}
 	if f.err != nil {
 		return nil, page.Ref{}, f.err

@@ -115,6 +115,9 @@ func TestFuzzCrashCorpusMeaning(t *testing.T) {
 		// Bug 4 of docs/RELIABILITY.md: a dropped commit came back through
 		// its torn meta (garbage mode).
 		"regression-torn-meta-restored": "ps=1024 mode=0 | ops=Udd point=5108 seed=4042620680 trash=2 | ops=dd point=4627 seed=185885944 trash=0",
+		// Bug 5 of docs/RELIABILITY.md: a snapshot deleted while a reader
+		// that lists it was open had its pages reused under that reader.
+		"regression-reader-snapshot-deleted": "ps=1024 mode=0 | ops=BHV point=12609 seed=808464432 trash=0 | ops=HX point=12336 seed=808464432 trash=0",
 		// The harness protected a reader's free-space log
 		// (TestRegressionReaderDoesNotPinFreeSpaceLog).
 		"regression-reader-free-space-log": "ps=1024 mode=0 | ops=LBS point=8515 seed=808464433 trash=0 | ops=Hpp point=12336 seed=808464432 trash=0",
