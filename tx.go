@@ -211,8 +211,10 @@ func (db *DB) writeCommit(m meta.Meta, dirty map[page.ID][]byte) error {
 		// new commit could reuse (with identical bytes) or whose missing
 		// sector a new write could restore. Make the slot durably empty
 		// before writing a single page, so that commit can never return.
-		zero := pager.Run{Off: int64(meta.Slot(m.TxID)) * ps, Bufs: [][]byte{make([]byte, db.ps)}}
-		if err := db.p.WritePages([]pager.Run{zero}); err != nil {
+		wipe := make([]byte, db.ps)
+		meta.Wipe(wipe)
+		run := pager.Run{Off: int64(meta.Slot(m.TxID)) * ps, Bufs: [][]byte{wipe}}
+		if err := db.p.WritePages([]pager.Run{run}); err != nil {
 			return db.fail(err)
 		}
 		if db.opts.Durability != NoSync {

@@ -118,6 +118,9 @@ func TestFuzzCrashCorpusMeaning(t *testing.T) {
 		// Bug 5 of docs/RELIABILITY.md: a snapshot deleted while a reader
 		// that lists it was open had its pages reused under that reader.
 		"regression-reader-snapshot-deleted": "ps=1024 mode=0 | ops=BHV point=12609 seed=808464432 trash=0 | ops=HX point=12336 seed=808464432 trash=0",
+		// Bug 7 of docs/RELIABILITY.md: the zero wipe of a slot completed
+		// the dropped meta it was meant to erase.
+		"regression-torn-meta-completed-by-wipe": "ps=4096 mode=1 | ops=ppL point=12849 seed=808464432 trash=2 | ops=p point=12601 seed=825307185 trash=0",
 		// The harness protected a reader's free-space log
 		// (TestRegressionReaderDoesNotPinFreeSpaceLog).
 		"regression-reader-free-space-log": "ps=1024 mode=0 | ops=LBS point=8515 seed=808464433 trash=0 | ops=Hpp point=12336 seed=808464432 trash=0",

@@ -64,7 +64,32 @@ func (m Meta) Encode(b []byte) {
 	page.PutRef(b[offFreelist:], m.Freelist)
 	page.PutRef(b[offSnapshots:], m.Snapshots)
 	binary.LittleEndian.PutUint64(b[offHWM:], uint64(m.HWM))
+	fill(b[Size:], m.TxID)
 	page.Seal(b)
+}
+
+// fill writes the filler of commit txid's meta after its fields: bytes
+// that differ from every other txid's in every sector and are never all
+// zero. A meta torn only after its fields (the fields' sector landed,
+// another did not, or holds garbage) is invalid, and the commit it names
+// is dropped at open. With zero padding, any later write of zeros over
+// those sectors — the zero padding of the next meta written to the slot,
+// a wipe, a device that zero-fills a sector it was writing — made the
+// dropped meta valid again. A filler only txid's own meta carries cannot
+// be completed by anything a later write or a device puts there.
+func fill(b []byte, txid page.TxID) {
+	w := uint64(txid)*0x9e3779b97f4a7c15 ^ 0x636f776669_6c6c ^ 1<<63
+	for i := range b {
+		b[i] = byte(w >> (8 * (i % 8)))
+	}
+}
+
+// Wipe fills b (a meta slot's page) with bytes that are not a meta and
+// cannot complete one: every byte 0xff, so no magic and no filler.
+func Wipe(b []byte) {
+	for i := range b {
+		b[i] = 0xff
+	}
 }
 
 // PeekPageSize reads the page size a meta claims, before its checksum can

@@ -62,3 +62,41 @@ func TestWrongSlotAndVersion(t *testing.T) {
 		t.Fatalf("wrong page size: %v", err)
 	}
 }
+
+// TestTornMetaCannotBeCompleted checks that a meta torn after its fields'
+// sector (one sector lost or garbage) stays invalid whatever a later write
+// or the device puts in that sector: zeros, a wipe, or the same sector of
+// another commit's meta for the same slot. Only its own bytes complete it.
+func TestTornMetaCannotBeCompleted(t *testing.T) {
+	const sector = 512
+	for _, ps := range []int{1024, 4096, 16384} {
+		enc := func(tx page.TxID) []byte {
+			b := make([]byte, ps)
+			Meta{TxID: tx, PageSize: ps, HWM: 10}.Encode(b)
+			return b
+		}
+		const tx = 7
+		own := enc(tx)
+		wipe := make([]byte, ps)
+		Wipe(wipe)
+		sources := map[string][]byte{
+			"zeros": make([]byte, ps), "a wipe": wipe, "tx 9's meta": enc(tx + 2), "tx 5's meta": enc(tx - 2),
+		}
+		for s := 1; s < ps/sector; s++ { // sector 0 holds the fields
+			for name, src := range sources {
+				b := append([]byte(nil), own...)
+				copy(b[s*sector:(s+1)*sector], src[s*sector:(s+1)*sector])
+				if _, err := Decode(b, Slot(tx)); err == nil {
+					t.Fatalf("ps %d: sector %d from %s completes tx %d's meta", ps, s, name, tx)
+				}
+			}
+			b := append([]byte(nil), own...)
+			if _, err := Decode(b, Slot(tx)); err != nil {
+				t.Fatalf("ps %d: the meta's own bytes: %v", ps, err)
+			}
+		}
+		if _, err := Decode(wipe, 0); err == nil {
+			t.Fatal("a wiped slot decodes as a meta")
+		}
+	}
+}
