@@ -78,9 +78,10 @@ func (m Meta) Encode(b []byte) {
 // dropped meta valid again. A filler only txid's own meta carries cannot
 // be completed by anything a later write or a device puts there.
 func fill(b []byte, txid page.TxID) {
-	w := uint64(txid)*0x9e3779b97f4a7c15 ^ 0x636f776669_6c6c ^ 1<<63
-	for i := range b {
-		b[i] = byte(w >> (8 * (i % 8)))
+	var w [8]byte
+	binary.LittleEndian.PutUint64(w[:], uint64(txid)*0x9e3779b97f4a7c15^0x636f776669_6c6c^1<<63)
+	for n := copy(b, w[:]); n < len(b); {
+		n += copy(b[n:], b[:n])
 	}
 }
 
