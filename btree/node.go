@@ -133,27 +133,14 @@ func (n *node) search(key []byte) (int, bool) {
 	return lo, false
 }
 
-// childIndex is searchBranch for nodes.
+// childIndex is searchBranch for nodes: the last element with a key <=
+// key, or 0.
 func (n *node) childIndex(key []byte) int {
-	sk := prepareKey(key)
-	lo, hi := 0, len(n.inodes) // first index with a key > key
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		k := n.inodes[m].key
-		c := sk.prefix(k)
-		if c == 0 {
-			c = sk.compare(k)
-		}
-		if c <= 0 {
-			lo = m + 1
-		} else {
-			hi = m
-		}
+	i, found := n.search(key)
+	if !found && i > 0 {
+		i--
 	}
-	if lo > 0 {
-		lo--
-	}
-	return lo
+	return i
 }
 
 // split cuts inodes into runs that each fit on one page, as evenly as the
