@@ -23,6 +23,19 @@ func entriesOf(f *Freelist) []Entry {
 	return es
 }
 
+// commit persists the current transaction of f to d (1 KiB pages) and
+// commits it, returning the runs written and the new head.
+func commit(t *testing.T, f *Freelist, d *disk) ([][]byte, page.Ref) {
+	t.Helper()
+	runs, ref, err := f.Persist(page.MinSize, f.Allocate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.writeRuns(runs)
+	f.Commit()
+	return runs, ref
+}
+
 func wantAlloc(t *testing.T, f *Freelist, span int, want page.ID) {
 	t.Helper()
 	if got := f.Allocate(span); got != want {
@@ -358,22 +371,12 @@ func TestCheckpointReplacesChain(t *testing.T) {
 	// larger than a delta, so deltas pile up until they outgrow it.
 	f.Begin(1)
 	first := f.Allocate(200)
-	runs, _, err := f.Persist(page.MinSize, f.Allocate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.writeRuns(runs)
-	f.Commit()
+	commit(t, f, d)
 	f.Begin(2)
 	for i := 0; i < 200; i += 2 {
 		f.Free(first+page.ID(i), 1, 1)
 	}
-	runs, _, err = f.Persist(page.MinSize, f.Allocate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.writeRuns(runs)
-	f.Commit()
+	commit(t, f, d)
 	var head page.Ref
 	var ckptTx page.TxID
 	for tx := page.TxID(3); ckptTx == 0; tx++ {
@@ -384,12 +387,7 @@ func TestCheckpointReplacesChain(t *testing.T) {
 		f.Release([]page.TxID{tx - 1})
 		f.Allocate(1)
 		chain, deltaPages := f.Chain(), f.chainPages-f.ckptPages
-		runs, ref, err := f.Persist(page.MinSize, f.Allocate)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.writeRuns(runs)
-		f.Commit()
+		runs, ref := commit(t, f, d)
 		head = ref
 		if page.TypeOf(runs[0]) != page.TypeFreeCheckp {
 			continue
@@ -442,12 +440,7 @@ func TestSmallStateCheckpointsEveryCommit(t *testing.T) {
 		}
 		obj = f.Allocate(1)
 		chain := f.Chain()
-		runs, ref, err := f.Persist(page.MinSize, f.Allocate)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.writeRuns(runs)
-		f.Commit()
+		runs, ref := commit(t, f, d)
 		runStart[tx] = obj
 		if ref.ID != obj+1 {
 			t.Fatalf("tx %d: free-space run at page %d, not next to the commit's page %d", tx, ref.ID, obj)
@@ -494,12 +487,7 @@ func TestHoldLogsKeepsSupersededChain(t *testing.T) {
 		for i := 0; i < 200; i += 2 {
 			f.Free(first+page.ID(i), 1, 1)
 		}
-		runs, _, err := f.Persist(page.MinSize, f.Allocate)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.writeRuns(runs)
-		f.Commit()
+		commit(t, f, d)
 		const reader = 2 // a reader holds version 2 and its chain
 		for tx := page.TxID(2); ; tx++ {
 			if tx > 300 {
@@ -512,12 +500,7 @@ func TestHoldLogsKeepsSupersededChain(t *testing.T) {
 			}
 			f.Allocate(1)
 			chain := f.Chain()
-			runs, _, err := f.Persist(page.MinSize, f.Allocate)
-			if err != nil {
-				t.Fatal(err)
-			}
-			d.writeRuns(runs)
-			f.Commit()
+			runs, _ := commit(t, f, d)
 			if page.TypeOf(runs[0]) != page.TypeFreeCheckp || tx <= reader {
 				continue
 			}
