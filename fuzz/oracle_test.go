@@ -246,13 +246,18 @@ func judge(o *obs, a allowance, models map[int]string, c *counters) (class, msg 
 		c.fallbackUnreported.Add(1)
 		return "fallback misreported", fmt.Sprintf("Stats().FellBack=%v, the image's metas say %v", o.fellBack, want)
 	}
-	if o.dumpErr != nil {
-		if lenient && corrupt(o.dumpErr) {
+	// readFailure judges an error met reading the image: with reordered
+	// NoSync writes a refusal wrapping ErrCorrupt is allowed.
+	readFailure := func(class string, err error) (string, string) {
+		if lenient && corrupt(err) {
 			c.noSyncUnopenable.Add(1)
 			return "", ""
 		}
 		c.checkFailures.Add(1)
-		return "read failure", o.dumpErr.Error()
+		return class, err.Error()
+	}
+	if o.dumpErr != nil {
+		return readFailure("read failure", o.dumpErr)
 	}
 	// The state is identified by its whole dump (data and snapshots); the
 	// counter only names the commit that last wrote data.
@@ -295,12 +300,7 @@ func judge(o *obs, a allowance, models map[int]string, c *counters) (class, msg 
 		}
 	}
 	if o.checkErr != nil {
-		if lenient && corrupt(o.checkErr) {
-			c.noSyncUnopenable.Add(1)
-			return "", ""
-		}
-		c.checkFailures.Add(1)
-		return "check failure", o.checkErr.Error()
+		return readFailure("check failure", o.checkErr)
 	}
 	return "", ""
 }
