@@ -223,12 +223,17 @@ func TestCrashReplay(t *testing.T) {
 	if s == "" {
 		t.Skip("set COWFILE_REPLAY to a case printed by a failure")
 	}
-	c, err := parseCase(s)
+	replayCase(t, s, levelLong)
+}
+
+// replayCase runs the crash case spec (as printed by a failure) at level.
+func replayCase(t *testing.T, spec string, lv level) {
+	c, err := parseCase(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cnt := &counters{}
-	r := newCrashRun(t, newObserver(t, cnt), cnt, c.ps, c.mode, levelLong, nil)
+	r := newCrashRun(t, newObserver(t, cnt), cnt, c.ps, c.mode, lv, nil)
 	r.runCase(c)
 	cnt.log(t)
 }

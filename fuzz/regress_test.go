@@ -163,12 +163,5 @@ func TestFuzzCrashCorpusMeaning(t *testing.T) {
 // a reader held tx 2 while the commits after it rewrote tx 2's checkpoint
 // page. The reader's trees stay protected.
 func TestRegressionReaderDoesNotPinFreeSpaceLog(t *testing.T) {
-	c, err := parseCase("ps=1024 mode=0 | ops=GU point=20 image=131072:0:110000000000000000 | ops=HS")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cnt := &counters{}
-	r := newCrashRun(t, newObserver(t, cnt), cnt, c.ps, c.mode, levelShort, nil)
-	r.runCase(c)
-	cnt.log(t)
+	replayCase(t, "ps=1024 mode=0 | ops=GU point=20 image=131072:0:110000000000000000 | ops=HS", levelShort)
 }
