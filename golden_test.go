@@ -20,7 +20,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // goldenWriter alone, and goldenV1 still has to open.
 const (
 	goldenV1     = "testdata/format-v1.cow"
-	goldenWriter = "testdata/writer-v1.cow"
+	goldenWriter = "testdata/writer-v2.cow"
 )
 
 // goldenScript writes the same database every time: nested buckets, a
@@ -115,12 +115,14 @@ func TestGoldenFileOpens(t *testing.T) {
 	}
 	model := newMBucket()
 	writeGolden(t, filepath.Join(t.TempDir(), "model.cow"), model)
-	for _, golden := range []string{goldenV1, goldenWriter} {
+	// format-v1.cow is the first writer's output; writer-v1.cow the last
+	// output of format 1 (deltas and checkpoints); goldenWriter today's.
+	for _, golden := range []string{goldenV1, "testdata/writer-v1.cow", goldenWriter} {
 		img, err := os.ReadFile(golden)
 		if err != nil {
 			t.Fatal(err)
 		}
-		path := filepath.Join(t.TempDir(), "v1.cow")
+		path := filepath.Join(t.TempDir(), "golden.cow")
 		os.WriteFile(path, img, 0o600)
 		db := mustOpen(t, path, &Options{ReadOnly: true})
 		compareDB(t, db, model)

@@ -89,9 +89,10 @@ func TestReaderRetainsItsSnapshots(t *testing.T) {
 }
 
 // A reader's WriteTo copies its version's free-space log. With a state too
-// large to checkpoint every commit, a checkpoint supersedes a chain of
-// deltas; the runs of that chain must stay pending while a reader that
-// holds them lives, or its copy reads overwritten runs at open.
+// large for one run, a sweep takes many commits, and each commit
+// supersedes runs of the previous sweep; those runs must stay pending while
+// a reader that holds them lives, or its copy reads overwritten runs at
+// open.
 func TestReaderWriteToKeepsFreeSpaceLog(t *testing.T) {
 	db := mustOpen(t, tempPath(t), &Options{PageSize: 1024, Durability: NoSync})
 	defer db.Close()
@@ -115,8 +116,9 @@ func TestReaderWriteToKeepsFreeSpaceLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rd.Rollback()
-	// Small commits: one delta each, until a checkpoint supersedes the
-	// chain, then more commits reuse what it freed.
+	// Small commits: each writes its ops and a segment of the state and
+	// frees runs the reader's version needs; more commits reuse what they
+	// freed.
 	for i := 0; i < 300; i++ {
 		err := db.Update(func(tx *Tx) error {
 			return tx.Bucket([]byte("b")).Put([]byte(fmt.Sprintf("k%05d", 1+2*(i%700))), []byte{byte(i)})

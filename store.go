@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cowfile/cowfile/btree"
+	"github.com/cowfile/cowfile/freelist"
 	"github.com/cowfile/cowfile/pager"
 	"github.com/cowfile/cowfile/pager/page"
 )
@@ -78,14 +79,8 @@ func (s *store) Read(ref page.Ref, want page.Type) ([]byte, error) {
 	return run, nil
 }
 
-// readFree reads a run of the free-space log (a delta or a checkpoint).
-func (s *store) readFree(ref page.Ref) ([]byte, error) {
-	want := page.TypeFreeDelta
-	if run, err := s.Read(ref, want); err == nil {
-		return run, nil
-	}
-	return s.Read(ref, page.TypeFreeCheckp)
-}
+// readFree reads a run of the free-space log.
+func (s *store) readFree(ref page.Ref) ([]byte, error) { return freelist.ReadRun(ref, s.Read) }
 
 func (s *store) Allocate(span int) page.ID { return s.db.fl.Allocate(span) }
 

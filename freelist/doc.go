@@ -26,13 +26,16 @@
 //     empties and can be truncated.
 //   - Each write transaction's changes are logged as ordered ops
 //     (ALLOC and FREE); Rollback undoes them exactly, and Persist writes
-//     them as one delta run linked to the previous head. Replaying the
-//     deltas from the last checkpoint yields the live state, except that
-//     nothing is released until the caller calls Release.
+//     them as one sweep run linked to the previous head, together with a
+//     segment of the state: the entries of the next page range of a sweep
+//     through the state (persist.go). The newest segment of each page plus
+//     the ops after it yield the live state, except that nothing is
+//     released until the caller calls Release.
 //   - Commit cost is O(ops of the transaction), also with a huge free set:
-//     a checkpoint of the whole state is written only once the deltas
-//     since the last one hold more pages than it would (and at least 64),
-//     so its cost is amortized over as many pages of deltas.
+//     a segment holds a constant multiple of the ops, and each commit frees
+//     the runs of the previous sweep it supersedes, about as many pages as
+//     it writes. No commit rewrites the whole state; open reads about one
+//     sweep. A state no larger than the ops is written whole.
 //   - Load trusts nothing it reads: counts are checked against the run
 //     length before use, the chain must go back in transaction order (so a
 //     corrupted cycle ends), and every contradiction is an error wrapping

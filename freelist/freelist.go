@@ -70,10 +70,14 @@ type groupItem struct {
 	born page.TxID
 }
 
-// link is one persisted run of the chain.
+// link is one persisted run the state loads from. lo and hi are the range
+// its segment starts a sweep position at and ends (a run of format 1: a
+// checkpoint, or the first delta of a chain from the empty state, covers
+// everything, lo = firstPage and hi = maxPages; a later delta nothing).
 type link struct {
-	ref  page.Ref
-	span uint32
+	ref    page.Ref
+	span   uint32
+	lo, hi page.ID
 }
 
 // Freelist is the free-space state of one file. It is owned by the single
@@ -105,21 +109,28 @@ type Freelist struct {
 
 	logFloor page.TxID // the oldest version a reader holds with its free-space log (0: none)
 
-	// The persisted chain, oldest first: a checkpoint (or nothing, for a
-	// chain that starts at the empty state) followed by deltas.
-	chain      []link
-	chainPages uint64 // pages in chain
-	ckptPages  uint64 // pages of chain[0] if it is a checkpoint, else 0
+	// The persisted runs the state loads from, oldest first: chain[first:]
+	// is the base run up to the head (persist.go). Runs are dropped from
+	// the front; the slice is compacted once half of it is dropped.
+	chain []link
+	first int
+	// The sweep: where the next segment starts (firstPage: a new sweep)
+	// and the txid of the sweep's first run (0: none yet).
+	sweepAt   page.ID
+	sweepFrom page.TxID
+	scratch   [2]cursor // ascendFrom's, reused
 
 	// Made by Persist, adopted by Commit, dropped by Rollback.
-	next           *link
-	nextCheckpoint bool
+	next     *link
+	nextDrop int
+	nextAt   page.ID
+	nextFrom page.TxID
 }
 
 // New returns the empty state of a new file whose first hwm pages are in use
 // (normally 2: the meta slots).
 func New(hwm page.ID) *Freelist {
-	return &Freelist{hwm: max(hwm, firstPage), beginHWM: max(hwm, firstPage)}
+	return &Freelist{hwm: max(hwm, firstPage), beginHWM: max(hwm, firstPage), sweepAt: firstPage}
 }
 
 // HWM returns the number of pages in use: every id below it is reachable,
@@ -139,7 +150,7 @@ func (f *Freelist) endTx() {
 	f.log = f.log[:0]
 	f.err = nil
 	f.next = nil
-	f.nextCheckpoint = false
+	f.nextDrop = 0
 }
 
 // HoldLogs tells the current transaction the oldest version whose
@@ -502,30 +513,34 @@ func (f *Freelist) undoFree(o op) {
 // by Persist becomes the head of the chain.
 func (f *Freelist) Commit() {
 	if f.next != nil {
-		if f.nextCheckpoint {
-			f.chain = f.chain[:0]
-			f.chainPages = 0
-			f.ckptPages = uint64(f.next.span)
+		f.first += f.nextDrop
+		if f.first > len(f.chain)/2 {
+			f.chain = append(f.chain[:0], f.chain[f.first:]...)
+			f.first = 0
 		}
 		f.chain = append(f.chain, *f.next)
-		f.chainPages += uint64(f.next.span)
+		f.sweepAt, f.sweepFrom = f.nextAt, f.nextFrom
 	}
 	f.lastAlloc = f.allocated
 	f.endTx()
 }
 
+// live returns the runs the state loads from, oldest first.
+func (f *Freelist) live() []link { return f.chain[f.first:] }
+
 // Chain returns the references of the persisted runs that are live: the
-// head first, back to the checkpoint.
+// head first, back to the base.
 func (f *Freelist) Chain() []page.Ref {
-	refs := make([]page.Ref, len(f.chain))
-	for i, l := range f.chain {
-		refs[len(f.chain)-1-i] = l.ref
+	live := f.live()
+	refs := make([]page.Ref, len(live))
+	for i, l := range live {
+		refs[len(live)-1-i] = l.ref
 	}
 	return refs
 }
 
 func (f *Freelist) head() page.Ref {
-	if len(f.chain) == 0 {
+	if len(f.chain) == f.first {
 		return page.Ref{}
 	}
 	return f.chain[len(f.chain)-1].ref

@@ -364,70 +364,79 @@ func TestAllocatePanicsOnBadSpan(t *testing.T) {
 	}
 }
 
-func TestCheckpointReplacesChain(t *testing.T) {
+// TestSweepFreesWhatItSupersedes keeps a state of 400 isolated free pages
+// under one-page commits, so that a sweep takes many commits: each commit
+// must free about as many runs as it writes (no commit rewrites or frees
+// the whole state), the live runs must stay about one sweep long, and the
+// state must load from them after every commit.
+func TestSweepFreesWhatItSupersedes(t *testing.T) {
 	d := newDisk(page.MinSize)
 	f := New(2)
-	// A state of 100 isolated free pages: its checkpoint (4 pages) is
-	// larger than a delta, so deltas pile up until they outgrow it.
 	f.Begin(1)
-	first := f.Allocate(200)
+	first := f.Allocate(800)
 	commit(t, f, d)
 	f.Begin(2)
-	for i := 0; i < 200; i += 2 {
+	for i := 0; i < 800; i += 2 {
 		f.Free(first+page.ID(i), 1, 1)
 	}
 	commit(t, f, d)
-	var head page.Ref
-	var ckptTx page.TxID
-	for tx := page.TxID(3); ckptTx == 0; tx++ {
-		if tx > 200 {
-			t.Fatal("no checkpoint after 200 commits")
-		}
+	perSweep := 400/budget(4, page.MinSize) + 1 // a commit below logs about 4 ops
+	sweeps, maxChain := 0, 0
+	var obj page.ID
+	for tx := page.TxID(3); tx < 300; tx++ {
 		f.Begin(tx)
 		f.Release([]page.TxID{tx - 1})
-		f.Allocate(1)
-		chain, deltaPages := f.Chain(), f.chainPages-f.ckptPages
+		if obj != 0 {
+			f.Free(obj, 1, tx-1)
+		}
+		obj = f.Allocate(1)
+		before := f.Chain()
+		pending := f.PendingCount()
 		runs, ref := commit(t, f, d)
-		head = ref
-		if page.TypeOf(runs[0]) != page.TypeFreeCheckp {
-			continue
+		ri, err := DecodeRun(runs[0])
+		if err != nil {
+			t.Fatal(err)
 		}
-		ckptTx = tx
-		if deltaPages < minCheckpointChain {
-			t.Fatalf("checkpoint after a chain of %d delta pages", deltaPages)
+		after := f.Chain()
+		dropped := len(before) + 1 - len(after)
+		if dropped < 0 || !slices.Equal(after[1:], before[:len(before)-dropped]) || after[0] != ref {
+			t.Fatalf("tx %d: chain %v after %v", tx, after, before)
 		}
-		if got := f.Chain(); len(got) != 1 || got[0] != ref {
-			t.Fatalf("chain after checkpoint %v, want [%v]", got, ref)
+		if tx > 2*page.TxID(perSweep)+10 && dropped > 3 {
+			t.Fatalf("tx %d: one commit freed %d runs", tx, dropped)
 		}
-		// Every old run is now a version freed by this tx.
-		for _, r := range chain {
-			if f.IsFree(r.ID) || !f.overlaps(r.ID, 1) {
-				t.Fatalf("old chain run %v is not pending", r)
-			}
+		// The dropped runs are pending (the fallback still reads them).
+		if got := f.PendingCount() - pending; got < dropped {
+			t.Fatalf("tx %d: %d runs dropped, %d pages became pending", tx, dropped, got)
 		}
-		if f.PendingCount() != int(deltaPages) {
-			t.Fatalf("pending %d pages, want the %d pages of the old runs", f.PendingCount(), deltaPages)
+		if ri.Hi == maxPages {
+			sweeps++
+		}
+		maxChain = max(maxChain, len(after))
+		g, err := Load(ref, page.MinSize, d.read)
+		if err != nil {
+			t.Fatalf("tx %d: %v", tx, err)
+		}
+		g.Release([]page.TxID{tx})
+		f.Release([]page.TxID{tx})
+		if !slices.Equal(entriesOf(g), entriesOf(f)) || g.HWM() != f.HWM() || !slices.Equal(g.Chain(), after) {
+			t.Fatalf("tx %d: loaded state differs: hwm %d/%d chain %v/%v\n%v\n%v", tx, g.HWM(), f.HWM(), g.Chain(), after, entriesOf(g)[:5], entriesOf(f)[:5])
 		}
 	}
-	g, err := Load(head, page.MinSize, d.read)
-	if err != nil {
-		t.Fatal(err)
+	if sweeps < 5 {
+		t.Fatalf("only %d sweeps completed", sweeps)
 	}
-	if !slices.Equal(entriesOf(g), entriesOf(f)) || g.HWM() != f.HWM() {
-		t.Fatalf("loaded checkpoint differs:\n%+v\n%+v", entriesOf(g), entriesOf(f))
+	if maxChain < perSweep/2 || maxChain > 2*perSweep+2 {
+		t.Fatalf("live chain up to %d runs, a sweep is about %d", maxChain, perSweep)
 	}
-	f.Begin(ckptTx + 1)
-	f.Release([]page.TxID{ckptTx})
-	if f.PendingCount() != 0 {
-		t.Fatalf("old chain still pending after the checkpoint became latest: %d", f.PendingCount())
-	}
+	t.Logf("%d sweeps of about %d runs, live chain up to %d runs", sweeps, perSweep, maxChain)
 }
 
-// TestSmallStateCheckpointsEveryCommit checks that while the state fits in
-// a run no larger than a commit's delta, every commit writes a checkpoint,
+// TestSmallStateSweepsEveryCommit checks that while the state fits in one
+// run, every commit's segment is the whole state,
 // so the next commit frees every page this one wrote, and the commit after
 // that finds them as one extent and writes its pages there, together.
-func TestSmallStateCheckpointsEveryCommit(t *testing.T) {
+func TestSmallStateSweepsEveryCommit(t *testing.T) {
 	d := newDisk(page.MinSize)
 	f := New(2)
 	var obj page.ID // the one live page of the "tree"
@@ -445,8 +454,8 @@ func TestSmallStateCheckpointsEveryCommit(t *testing.T) {
 		if ref.ID != obj+1 {
 			t.Fatalf("tx %d: free-space run at page %d, not next to the commit's page %d", tx, ref.ID, obj)
 		}
-		if tx > 1 && page.TypeOf(runs[0]) != page.TypeFreeCheckp {
-			t.Fatalf("tx %d: wrote a delta while the state fits in one page", tx)
+		if ri, err := DecodeRun(runs[0]); err != nil || ri.Lo != firstPage || ri.Hi != maxPages {
+			t.Fatalf("tx %d: a segment of part of a state that fits in one page: %+v %v", tx, ri, err)
 		}
 		if len(chain) > 1 {
 			t.Fatalf("tx %d: chain of %d runs", tx, len(chain))
@@ -473,25 +482,24 @@ func TestLoadEmpty(t *testing.T) {
 	}
 }
 
-// TestHoldLogsKeepsSupersededChain checks that a checkpoint frees the old
-// chain runs as born no later than the version HoldLogs names, so that a
+// TestHoldLogsKeepsSupersededChain checks that a commit frees the runs it
+// supersedes as born no later than the version HoldLogs names, so that a
 // reader of that version keeps them; without it they are released.
 func TestHoldLogsKeepsSupersededChain(t *testing.T) {
 	for _, hold := range []bool{false, true} {
 		d := newDisk(page.MinSize)
 		f := New(2)
-		// A state of 100 isolated free pages: deltas pile up before a
-		// checkpoint replaces them.
+		// A state of 100 isolated free pages: a sweep takes a few commits.
 		f.Begin(1)
 		first := f.Allocate(200)
 		for i := 0; i < 200; i += 2 {
 			f.Free(first+page.ID(i), 1, 1)
 		}
 		commit(t, f, d)
-		const reader = 2 // a reader holds version 2 and its chain
+		const reader = 2 // a reader holds version 2 and its runs
 		for tx := page.TxID(2); ; tx++ {
 			if tx > 300 {
-				t.Fatal("no checkpoint")
+				t.Fatal("the reader's runs were never superseded")
 			}
 			f.Begin(tx)
 			f.Release([]page.TxID{reader, tx - 1})
@@ -500,30 +508,28 @@ func TestHoldLogsKeepsSupersededChain(t *testing.T) {
 			}
 			f.Allocate(1)
 			chain := f.Chain()
-			runs, _ := commit(t, f, d)
-			if page.TypeOf(runs[0]) != page.TypeFreeCheckp || tx <= reader {
+			commit(t, f, d)
+			now := f.Chain()
+			var old []page.Ref // superseded runs of the reader's version or older
+			for _, r := range chain {
+				if r.TxID <= reader && !slices.Contains(now, r) {
+					old = append(old, r)
+				}
+			}
+			if len(old) == 0 || tx <= reader {
 				continue
 			}
 			// The next transaction releases what no retained txid sees.
 			f.Begin(tx + 1)
 			f.Release([]page.TxID{reader, tx})
 			kept := 0
-			for _, r := range chain {
-				if r.TxID <= reader && !f.IsFree(r.ID) {
+			for _, r := range old {
+				if !f.IsFree(r.ID) {
 					kept++
 				}
 			}
-			old := 0
-			for _, r := range chain {
-				if r.TxID <= reader {
-					old++
-				}
-			}
-			if old == 0 {
-				t.Fatal("the superseded chain holds no run of the reader's version")
-			}
-			if hold && kept != old || !hold && kept != 0 {
-				t.Fatalf("hold %v: %d of the %d runs of version %d's chain kept", hold, kept, old, reader)
+			if hold && kept != len(old) || !hold && kept != 0 {
+				t.Fatalf("hold %v: %d of the %d superseded runs of version %d kept", hold, kept, len(old), reader)
 			}
 			break
 		}

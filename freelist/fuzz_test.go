@@ -46,10 +46,13 @@ func FuzzLoad(f *testing.F) {
 	f.Add(make([]byte, 64), uint64(1<<62), uint16(7))
 	f.Fuzz(func(t *testing.T, body []byte, count uint64, at uint16) {
 		run := make([]byte, 1024)
-		page.PutHeader(run, page.Header{ID: head.ID, TxID: head.TxID, Type: page.TypeFreeDelta, Span: 1})
+		// The head as a run of each type (a format-1 head is read back to
+		// a checkpoint or to the empty state).
+		typ := runTypes[int(at)%len(runTypes)]
+		page.PutHeader(run, page.Header{ID: head.ID, TxID: head.TxID, Type: typ, Span: 1})
 		copy(run[page.HeaderSize:], body)
 		if len(body) > 48 {
-			binary.LittleEndian.PutUint64(run[page.HeaderSize+40:], count)
+			binary.LittleEndian.PutUint64(run[page.HeaderSize+40:], count) // v1 count; sweep nops and nents
 		}
 		if int(at) < len(run)-page.HeaderSize {
 			run[page.HeaderSize+int(at)] ^= 0x5a

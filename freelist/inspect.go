@@ -19,18 +19,25 @@ type Op struct {
 	Born page.TxID
 }
 
-// RunInfo is a free-space run (a delta or a checkpoint) as stored.
+// RunInfo is a free-space run (a sweep run, or a delta or a checkpoint of
+// format 1) as stored.
 type RunInfo struct {
 	Type page.Type
-	// Prev is the previous run of the chain (deltas; zero: none).
+	// Prev is the previous run (sweep runs and deltas; zero: none).
 	Prev page.Ref
+	// Base is the txid of the oldest run the state loads from (sweep runs).
+	Base page.TxID
 	// ChainPages counts the pages of the chain from this run back to and
-	// including the checkpoint (deltas).
+	// including the checkpoint (deltas of format 1).
 	ChainPages uint64
 	HWM        page.ID
-	Count      uint64
-	Ops        []Op    // deltas
-	Entries    []Entry // checkpoints: free extents (Freed 0) and pending entries
+	// Lo and Hi bound the range a sweep run's segment describes (Hi is
+	// 2^48 for the end of the file).
+	Lo, Hi page.ID
+	// Count is the number of items: ops plus entries.
+	Count   uint64
+	Ops     []Op    // sweep runs and deltas
+	Entries []Entry // sweep runs and checkpoints: free extents (Freed 0) and pending entries
 	// UsedBytes is the part of the run its contents occupy.
 	UsedBytes int
 }
@@ -40,37 +47,39 @@ type RunInfo struct {
 // before it are returned.
 func DecodeRun(run []byte) (RunInfo, error) {
 	var ri RunInfo
-	if len(run) < page.HeaderSize+fixedSize {
+	if len(run) < page.HeaderSize+max(sweepFixed, v1Fixed) {
 		return ri, page.Corrupt(0, "freelist run too short (%d bytes)", len(run))
 	}
 	h := page.GetHeader(run)
 	ri.Type = h.Type
-	if h.Type != page.TypeFreeDelta && h.Type != page.TypeFreeCheckp {
+	if !IsRun(h.Type) {
 		return ri, page.Corrupt(h.ID, "type is %v, want a freelist run", h.Type)
 	}
 	b := run[page.HeaderSize:]
 	ri.Prev = page.GetRef(b[offPrev:])
-	ri.ChainPages = le.Uint64(b[offChain:])
 	ri.HWM = page.ID(le.Uint64(b[offHWM:]))
-	ri.Count = le.Uint64(b[offCount:])
-	size := opSize
-	if h.Type == page.TypeFreeCheckp {
-		size = entrySize
+	var nops, nents uint64
+	items := b[v1Fixed:]
+	switch h.Type {
+	case page.TypeFreeSweep:
+		ri.Base = page.TxID(le.Uint64(b[offBase:]))
+		ri.Lo, ri.Hi = page.ID(le.Uint64(b[offLo:])), page.ID(le.Uint64(b[offHi:]))
+		nops, nents = uint64(le.Uint32(b[offNops:])), uint64(le.Uint32(b[offNents:]))
+		items = b[sweepFixed:]
+	case page.TypeFreeDelta:
+		ri.ChainPages = le.Uint64(b[v1OffChain:])
+		nops = le.Uint64(b[v1OffCount:])
+	case page.TypeFreeCheckp:
+		nents = le.Uint64(b[v1OffCount:])
 	}
-	items := b[fixedSize:]
-	n := ri.Count
+	ri.Count = nops + nents
 	var err error
-	if room := uint64(len(items) / size); n > room {
-		err = page.Corrupt(h.ID, "freelist run claims %d items, room for %d", n, room)
-		n = room
+	if room := uint64(len(items) / opSize); nops > room {
+		err = page.Corrupt(h.ID, "freelist run claims %d ops, room for %d", nops, room)
+		nops, nents = room, 0
 	}
-	for i := uint64(0); i < n; i++ {
-		it := items[i*uint64(size):]
-		if h.Type == page.TypeFreeCheckp {
-			ri.Entries = append(ri.Entries, getEntry(it))
-			continue
-		}
-		o := getOp(it)
+	for i := uint64(0); i < nops; i++ {
+		o := getOp(items[i*opSize:])
 		kind := fmt.Sprintf("op(%d)", o.kind)
 		switch o.kind {
 		case opAlloc:
@@ -80,6 +89,14 @@ func DecodeRun(run []byte) (RunInfo, error) {
 		}
 		ri.Ops = append(ri.Ops, Op{ID: o.id, Span: o.span, Kind: kind, Born: o.born})
 	}
-	ri.UsedBytes = page.HeaderSize + fixedSize + int(n)*size
+	used := nops * opSize
+	if room := uint64(len(items)-int(used)) / entrySize; nents > room {
+		err = page.Corrupt(h.ID, "freelist run claims %d entries, room for %d", nents, room)
+		nents = room
+	}
+	for i := uint64(0); i < nents; i++ {
+		ri.Entries = append(ri.Entries, getEntry(items[used+i*entrySize:]))
+	}
+	ri.UsedBytes = len(run) - len(items) + int(used+nents*entrySize)
 	return ri, err
 }

@@ -235,20 +235,21 @@ type object struct {
 // harness runs random transactions against a Freelist and the model,
 // persisting each commit to a disk and reloading it from time to time.
 type harness struct {
-	t           *testing.T
-	rng         *rand.Rand
-	pageSize    int
-	f           *Freelist
-	m           *model
-	d           *disk
-	last        page.TxID // latest committed txid
-	head        page.Ref
-	objects     []object
-	readers     []page.TxID
-	snapshots   []page.TxID
-	checkpoints int
-	loads       int
-	rollbacks   int
+	t         *testing.T
+	rng       *rand.Rand
+	pageSize  int
+	f         *Freelist
+	m         *model
+	d         *disk
+	last      page.TxID // latest committed txid
+	head      page.Ref
+	objects   []object
+	readers   []page.TxID
+	snapshots []page.TxID
+	sweeps    int // runs that completed a sweep
+	segments  int // runs that did not
+	loads     int
+	rollbacks int
 }
 
 func newHarness(t *testing.T, seed uint64, pageSize int) *harness {
@@ -357,14 +358,20 @@ func (h *harness) step() {
 	if hd.ID != ref.ID || hd.TxID != tx || uint64(len(runs[0])) != uint64(hd.Span)*uint64(h.pageSize) {
 		h.t.Fatalf("tx %d: run header %+v, ref %v", tx, hd, ref)
 	}
-	if hd.Type == page.TypeFreeCheckp {
-		h.checkpoints++
-		for _, old := range oldChain {
-			oh := page.GetHeader(h.d.pages[old.ID])
-			// Chain runs are needed only by the previous commit (the
-			// fallback), so they are freed as if born by it.
-			h.m.free(old.ID, int(oh.Span), max(old.TxID, tx-1), tx)
-		}
+	if hd.Type != page.TypeFreeSweep {
+		h.t.Fatalf("tx %d: run of type %v", tx, hd.Type)
+	}
+	// The runs the new head no longer needs are freed as if born by the
+	// previous commit (the fallback), which alone still reads them. Load
+	// checks that the runs left describe the state (checkLoad).
+	dropped := slices.Clone(h.f.live()[:h.f.nextDrop])
+	for _, old := range dropped {
+		h.m.free(old.ref.ID, int(old.span), max(old.ref.TxID, tx-1), tx)
+	}
+	if h.f.next.hi == maxPages {
+		h.sweeps++
+	} else {
+		h.segments++
 	}
 	h.compare(fmt.Sprintf("tx %d after Persist", tx))
 	h.d.writeRuns(runs)
@@ -375,8 +382,9 @@ func (h *harness) step() {
 	h.f.Commit()
 	h.m.commit()
 	h.last, h.head = tx, ref
-	if got := h.f.Chain(); len(got) == 0 || got[0] != ref {
-		h.t.Fatalf("tx %d: chain head %v, want %v", tx, got, ref)
+	want := append([]page.Ref{ref}, oldChain[:len(oldChain)-len(dropped)]...)
+	if got := h.f.Chain(); !slices.Equal(got, want) {
+		h.t.Fatalf("tx %d: chain %v, want the head and the old chain less the oldest %d: %v", tx, got, len(dropped), want)
 	}
 	h.churnRetained()
 }
@@ -448,24 +456,24 @@ func TestModel(t *testing.T) {
 				}
 			}
 			h.checkLoad(false)
-			if h.checkpoints < 3 || h.loads < 50 || h.rollbacks < 20 {
-				t.Fatalf("workload too weak: %d checkpoints, %d loads, %d rollbacks", h.checkpoints, h.loads, h.rollbacks)
+			if h.sweeps < 3 || h.segments < 20 || h.loads < 50 || h.rollbacks < 20 {
+				t.Fatalf("workload too weak: %d sweeps, %d partial segments, %d loads, %d rollbacks", h.sweeps, h.segments, h.loads, h.rollbacks)
 			}
-			t.Logf("%d checkpoints, %d loads, %d rollbacks, HWM %d, %d free, %d pending",
-				h.checkpoints, h.loads, h.rollbacks, h.f.HWM(), h.f.FreeCount(), h.f.PendingCount())
+			t.Logf("%d sweeps, %d partial segments, %d loads, %d rollbacks, HWM %d, %d free, %d pending",
+				h.sweeps, h.segments, h.loads, h.rollbacks, h.f.HWM(), h.f.FreeCount(), h.f.PendingCount())
 		})
 	}
 }
 
 // TestRoundTripEveryCommit loads after every single commit, through several
-// checkpoints, with the default page size.
+// sweeps, with the default page size.
 func TestRoundTripEveryCommit(t *testing.T) {
 	h := newHarness(t, 99, page.DefaultSize)
 	for range 400 {
 		h.step()
 		h.checkLoad(h.rng.IntN(10) == 0)
 	}
-	if h.checkpoints < 3 {
-		t.Fatalf("only %d checkpoints", h.checkpoints)
+	if h.sweeps < 3 {
+		t.Fatalf("only %d sweeps", h.sweeps)
 	}
 }

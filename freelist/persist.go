@@ -8,38 +8,59 @@ import (
 	"github.com/cowfile/cowfile/pager/page"
 )
 
-// Body layout of both run types (after the page header), see
-// docs/FORMAT.md, "Free space":
+// Every commit writes one sweep run (type TypeFreeSweep): the commit's ops
+// (ALLOC and FREE, in order) and one segment of the state. A sweep walks
+// the state in page order, a segment per commit, each segment describing
+// every free and pending page of its range [lo, hi) as of that commit; the
+// segment that reaches the end of the file (hi = maxPages) completes the
+// sweep, and the next commit starts a new one at the first page. A state
+// no larger than a commit's ops is written whole, without the ops.
 //
-//	0  prev      Ref (24)  delta: the previous head (zero: none); checkpoint: zero
-//	24 chain     u64       delta: pages in the chain from this run back to and
-//	                       including the checkpoint; checkpoint: reserved (0)
-//	32 hwm       u64       HWM after the transaction
-//	40 count     u64       ops (delta) or entries (checkpoint)
-//	48 items
+// The state is the newest segment covering each page plus the ops that
+// came after it. So the runs a file needs are the head back to the base:
+// the run of the previous sweep whose range holds the current sweep's
+// position (or, once a sweep completes, its first run). Each commit moves
+// the position on and frees the previous sweep's runs it no longer needs,
+// about as many pages as it writes: no commit rewrites the whole state,
+// and opening reads about one sweep — the state plus the ops of the commits
+// that wrote it.
+//
+// Body layout (after the page header), see docs/FORMAT.md, "Free space":
+//
+//	0  prev   Ref (24)  the previous run (zero: none)
+//	24 base   u64       txid of the oldest run the state loads from
+//	32 hwm    u64       HWM after the transaction
+//	40 nops   u32       ops
+//	44 nents  u32       segment entries
+//	48 lo     u64       where the segment's range starts (firstPage: a new sweep)
+//	56 hi     u64       where it ends (maxPages: the end of the file)
+//	64 ops    nops × 24, then entries nents × 32
 const (
-	offPrev   = 0
-	offChain  = page.RefSize
-	offHWM    = offChain + 8
-	offCount  = offHWM + 8
-	fixedSize = offCount + 8
+	offPrev    = 0
+	offBase    = page.RefSize
+	offHWM     = offBase + 8
+	offNops    = offHWM + 8
+	offNents   = offNops + 4
+	offLo      = offNents + 4
+	offHi      = offLo + 8
+	sweepFixed = offHi + 8
 
 	opSize    = 24 // id u64, span u32, kind u32, born u64
 	entrySize = 32 // id u64, span u32, reserved u32, born u64, freed u64
 
-	// minCheckpointChain is the fewest delta pages worth replacing by a
-	// checkpoint; below it, replaying the chain at open costs nothing.
-	minCheckpointChain = 64
+	// sweepFactor sets the pace of a sweep: a commit's segment holds at
+	// least sweepFactor entries per op it logs (and fills its last page),
+	// so a sweep takes at most 1/sweepFactor of the state in ops, which
+	// bounds what open reads to about 1 + 1/sweepFactor states.
+	sweepFactor = 4
 )
 
 var le = binary.LittleEndian
 
-// Persist builds the run that persists the current transaction: normally
-// one delta holding the transaction's ops. When the deltas since the last
-// checkpoint hold more pages than a checkpoint of the whole state would
-// (and at least minCheckpointChain), it writes a checkpoint instead and
-// frees the old chain. Either way the cost is amortized O(ops of the
-// transaction): a checkpoint is only written after as many pages of deltas.
+// Persist builds the run that persists the current transaction: its ops
+// and the next segment of the sweep, after freeing the runs that the new
+// head no longer needs. The cost is O(ops of the transaction): the segment
+// is a constant multiple of them.
 //
 // alloc places the run; it must allocate through this Freelist (normally
 // it is f.Allocate), because the run's own allocation belongs to the state
@@ -53,97 +74,113 @@ func (f *Freelist) Persist(pageSize int, alloc func(span int) page.ID) ([][]byte
 	case f.next != nil:
 		return nil, page.Ref{}, errors.New("freelist: Persist called twice in one transaction")
 	}
-	if f.wantCheckpoint(pageSize) {
-		return f.persistCheckpoint(pageSize, alloc)
+	at, hi, from := f.sweepAt, maxPages, f.sweepFrom
+	whole := f.wholeFits(pageSize)
+	var entries int // in [at, hi) now
+	if whole {
+		at = firstPage
+		entries = f.free.len() + f.pending.len()
+	} else {
+		hi, entries = f.segmentEnd(at, budget(len(f.log)+1, pageSize))
 	}
-	return f.persistDelta(pageSize, alloc)
-}
-
-func (f *Freelist) wantCheckpoint(pageSize int) bool {
-	// Upper bound of the entries: the old chain runs become pending too.
-	entries := uint64(f.free.len() + f.pending.len() + len(f.chain))
-	ckpt := page.SpanFor(fixedSize+entrySize*entries, pageSize)
-	if len(f.chain) > 0 && ckpt <= page.SpanFor(fixedSize+opSize*(uint64(len(f.log))+1), pageSize) {
-		// No larger than this commit's delta, and it frees the old chain:
-		// the pages of a small commit are then all freed by the next one,
-		// leaving one extent for the commit after (see Allocate).
-		return true
+	if at == firstPage {
+		from = f.txid
 	}
-	deltas := f.chainPages - f.ckptPages
-	return deltas >= minCheckpointChain && deltas > ckpt
-}
-
-func (f *Freelist) persistDelta(pageSize int, alloc func(int) page.ID) ([][]byte, page.Ref, error) {
-	nops := uint64(len(f.log)) + 1 // the run's own allocation is logged too
-	span := page.SpanFor(fixedSize+opSize*nops, pageSize)
-	id, err := f.allocRun(alloc, span)
-	if err != nil {
-		return nil, page.Ref{}, err
-	}
-	run := f.newRun(id, span, pageSize, page.TypeFreeDelta)
-	b := run[page.HeaderSize:]
-	page.PutRef(b[offPrev:], f.head())
-	le.PutUint64(b[offChain:], f.chainPages+span)
-	le.PutUint64(b[offHWM:], uint64(f.hwm))
-	le.PutUint64(b[offCount:], uint64(len(f.log)))
-	p := b[fixedSize:]
-	for _, o := range f.log {
-		putOp(p, o)
-		p = p[opSize:]
-	}
-	return f.finish(run, id, span, false)
-}
-
-func putOp(b []byte, o op) {
-	le.PutUint64(b[0:], uint64(o.id))
-	le.PutUint32(b[8:], o.span)
-	le.PutUint32(b[12:], uint32(o.kind))
-	le.PutUint64(b[16:], uint64(o.born))
-}
-
-func (f *Freelist) persistCheckpoint(pageSize int, alloc func(int) page.ID) ([][]byte, page.Ref, error) {
-	// The old chain is superseded: its runs are versions freed by this tx.
-	// They are read when a file is opened at the latest version or at its
-	// fallback, and copied by a reader's WriteTo — never read through a
-	// snapshot — so they are freed as if born by the previous commit, or
-	// by the oldest version a reader holds with its log (HoldLogs) if that
-	// is older: the fallback and the readers keep them, and a snapshot of
-	// an old version does not pin every chain run that was live at its time.
-	born := f.txid - 1
-	if f.logFloor != 0 && f.logFloor < born {
-		born = f.logFloor
-	}
-	for _, l := range f.chain {
-		f.Free(l.ref.ID, int(l.span), max(l.ref.TxID, born))
-	}
+	drop := f.superseded(from, hi)
+	f.freeRuns(drop)
 	if f.err != nil {
 		return nil, page.Ref{}, f.err
 	}
-	// The run's own allocation takes pages from the front of an extent or
-	// from the end of the file: it never adds an entry, so n is enough.
-	n := uint64(f.free.len() + f.pending.len())
-	span := page.SpanFor(fixedSize+entrySize*n, pageSize)
+	// Each superseded run became a pending entry, perhaps in the range. The
+	// run's own allocation takes the front of an extent or extends the
+	// file; continuing a run in the middle of an extent can split it, so
+	// one entry more may be in the range afterwards.
+	nops := len(f.log) + 1
+	if whole {
+		nops = 0
+	}
+	room := entries + drop + 1
+	span := page.SpanFor(uint64(sweepFixed+opSize*nops+entrySize*room), pageSize)
 	id, err := f.allocRun(alloc, span)
 	if err != nil {
 		return nil, page.Ref{}, err
 	}
-	run := f.newRun(id, span, pageSize, page.TypeFreeCheckp)
+	run := make([]byte, span*uint64(pageSize))
+	page.PutHeader(run, page.Header{ID: id, TxID: f.txid, Type: page.TypeFreeSweep, Span: uint32(span)})
 	b := run[page.HeaderSize:]
-	le.PutUint64(b[offHWM:], uint64(f.hwm))
-	count, ok := f.putEntries(b[fixedSize:])
-	if !ok {
-		return nil, page.Ref{}, errors.New("freelist: checkpoint entries outgrew their run")
+	page.PutRef(b[offPrev:], f.head())
+	base := f.txid
+	if live := f.live(); drop < len(live) {
+		base = live[drop].ref.TxID
 	}
-	le.PutUint64(b[offCount:], count)
-	return f.finish(run, id, span, true)
+	le.PutUint64(b[offBase:], uint64(base))
+	le.PutUint64(b[offHWM:], uint64(f.hwm))
+	le.PutUint64(b[offLo:], uint64(at))
+	le.PutUint64(b[offHi:], uint64(hi))
+	p := b[sweepFixed:]
+	if !whole {
+		le.PutUint32(b[offNops:], uint32(len(f.log)))
+		for _, o := range f.log {
+			putOp(p, o)
+			p = p[opSize:]
+		}
+	}
+	n, ok := f.putSegment(p, at, hi)
+	if !ok {
+		return nil, page.Ref{}, errors.New("freelist: segment outgrew its run")
+	}
+	le.PutUint32(b[offNents:], uint32(n))
+
+	ref := page.Ref{ID: id, Checksum: page.Seal(run), TxID: f.txid}
+	f.next = &link{ref: ref, span: uint32(span), lo: at, hi: hi}
+	f.nextDrop = drop
+	f.nextAt, f.nextFrom = hi, from
+	if hi == maxPages {
+		f.nextAt, f.nextFrom = firstPage, 0
+	}
+	return [][]byte{run}, ref, nil
 }
 
-// putEntries writes every free extent and pending entry into b in
-// increasing ID order (which lets Load check overlaps in one pass and
-// build its trees in O(n)). It reports false if b is too small.
-func (f *Freelist) putEntries(b []byte) (uint64, bool) {
-	fc, pc := f.free.first(), f.pending.first()
-	var n uint64
+// wholeFits reports whether the whole state, in one segment, takes no more
+// pages than the transaction's ops would. Such a run is a sweep by itself
+// and the base of the state: it needs no ops (Load applies a base's
+// segment only), and every older run is superseded. Small states are
+// written this way every commit, so a commit frees every page the one
+// before it wrote, and the next reuses them as one extent (see Allocate).
+func (f *Freelist) wholeFits(pageSize int) bool {
+	live := len(f.live())
+	entries := f.free.len() + f.pending.len() + live + 1 // the superseded runs become pending
+	ops := len(f.log) + 1 + live
+	return page.SpanFor(uint64(sweepFixed+entrySize*entries), pageSize) <= page.SpanFor(uint64(sweepFixed+opSize*ops), pageSize)
+}
+
+// budget is the number of segment entries a run with nops ops carries: at
+// least sweepFactor per op, and as many as fill its last page.
+func budget(nops, pageSize int) int {
+	used := sweepFixed + opSize*nops
+	span := page.SpanFor(uint64(used+entrySize*(sweepFactor*nops+1)), pageSize)
+	return (int(span)*pageSize-used)/entrySize - 1
+}
+
+// segmentStart is where a segment from at begins: at, or the start of the
+// entry that holds page at, so that no entry is cut in two.
+func (f *Freelist) segmentStart(at page.ID) page.ID {
+	start := at
+	for _, t := range []*tree{&f.free, &f.pending} {
+		if e, ok := t.floor(at); ok && e.end() > at {
+			start = min(start, e.ID)
+		}
+	}
+	return start
+}
+
+// ascendFrom calls fn for every free extent and pending entry that ends
+// after id, in increasing ID order, until fn returns false.
+func (f *Freelist) ascendFrom(id page.ID, fn func(Entry) bool) {
+	start := f.segmentStart(id)
+	fc, pc := &f.scratch[0], &f.scratch[1]
+	f.free.seekInto(fc, start)
+	f.pending.seekInto(pc, start)
 	for fc.valid() || pc.valid() {
 		var e Entry
 		if !pc.valid() || (fc.valid() && fc.entry().ID < pc.entry().ID) {
@@ -153,14 +190,85 @@ func (f *Freelist) putEntries(b []byte) (uint64, bool) {
 			e = pc.entry()
 			pc.next()
 		}
+		if !fn(e) {
+			return
+		}
+	}
+}
+
+// segmentEnd returns where a segment from at with room for n entries
+// ends — the start of the (n+1)-th entry, or maxPages if there are at most
+// n — and how many entries it holds.
+func (f *Freelist) segmentEnd(at page.ID, n int) (page.ID, int) {
+	hi, seen := maxPages, 0
+	f.ascendFrom(at, func(e Entry) bool {
+		if seen == n {
+			hi = e.ID
+			return false
+		}
+		seen++
+		return true
+	})
+	return hi, seen
+}
+
+// putSegment writes the entries of [at, hi) into b in increasing ID order
+// (which lets Load check overlaps in one pass). It reports false if b is
+// too small.
+func (f *Freelist) putSegment(b []byte, at, hi page.ID) (int, bool) {
+	n, ok := 0, true
+	f.ascendFrom(at, func(e Entry) bool {
+		if e.ID >= hi {
+			return false
+		}
 		if len(b) < entrySize {
-			return n, false
+			ok = false
+			return false
 		}
 		putEntry(b, e)
 		b = b[entrySize:]
 		n++
+		return true
+	})
+	return n, ok
+}
+
+// superseded returns how many of the oldest live runs the state no longer
+// needs once a run whose segment ends at hi, in the sweep whose first run
+// is from, is the head: those whose range ends at or before hi, up to the
+// first run of that sweep. (A segment that ends the file ends the sweep:
+// every run before the sweep's first is superseded.)
+func (f *Freelist) superseded(from page.TxID, hi page.ID) int {
+	live := f.live()
+	n := 0
+	for n < len(live) && live[n].ref.TxID != from && live[n].hi <= hi {
+		n++
 	}
-	return n, true
+	return n
+}
+
+// freeRuns frees the n oldest live runs. They are read when a file is
+// opened at the latest version or at its fallback, and copied by a
+// reader's WriteTo — never read through a snapshot — so they are freed as
+// if born by the previous commit, or by the oldest version a reader holds
+// with its log (HoldLogs) if that is older: the fallback and the readers
+// keep them, and a snapshot of an old version does not pin every run that
+// was live at its time.
+func (f *Freelist) freeRuns(n int) {
+	born := f.txid - 1
+	if f.logFloor != 0 && f.logFloor < born {
+		born = f.logFloor
+	}
+	for _, l := range f.live()[:n] {
+		f.Free(l.ref.ID, int(l.span), max(l.ref.TxID, born))
+	}
+}
+
+func putOp(b []byte, o op) {
+	le.PutUint64(b[0:], uint64(o.id))
+	le.PutUint32(b[8:], o.span)
+	le.PutUint32(b[12:], uint32(o.kind))
+	le.PutUint64(b[16:], uint64(o.born))
 }
 
 func putEntry(b []byte, e Entry) {
@@ -186,18 +294,4 @@ func (f *Freelist) allocRun(alloc func(int) page.ID, span uint64) (page.ID, erro
 		return 0, fmt.Errorf("freelist: Persist's alloc returned page %d, Allocate gave page %d", id, o.id)
 	}
 	return id, nil
-}
-
-func (f *Freelist) newRun(id page.ID, span uint64, pageSize int, t page.Type) []byte {
-	run := make([]byte, span*uint64(pageSize))
-	page.PutHeader(run, page.Header{ID: id, TxID: f.txid, Type: t, Span: uint32(span)})
-	return run
-}
-
-// finish seals the run and remembers it as the head for Commit.
-func (f *Freelist) finish(run []byte, id page.ID, span uint64, checkpoint bool) ([][]byte, page.Ref, error) {
-	ref := page.Ref{ID: id, Checksum: page.Seal(run), TxID: f.txid}
-	f.next = &link{ref: ref, span: uint32(span)}
-	f.nextCheckpoint = checkpoint
-	return [][]byte{run}, ref, nil
 }

@@ -403,6 +403,32 @@ func (t *tree) first() *cursor {
 	return c
 }
 
+// seek returns a cursor at the first entry with ID >= id.
+func (t *tree) seek(id page.ID) *cursor {
+	c := &cursor{}
+	t.seekInto(c, id)
+	return c
+}
+
+// seekInto positions c at the first entry with ID >= id, reusing its stack.
+func (t *tree) seekInto(c *cursor, id page.ID) {
+	c.stack = c.stack[:0]
+	n := t.root
+	if n == nil {
+		return
+	}
+	for !n.leaf() {
+		i := n.route(id)
+		c.stack = append(c.stack, frame{n, i})
+		n = n.kids[i]
+	}
+	i, _ := n.search(id)
+	c.stack = append(c.stack, frame{n, i})
+	if i == len(n.items) {
+		c.advance()
+	}
+}
+
 // descend pushes n and its leftmost descendants, skipping empty leaves.
 func (c *cursor) descend(n *node) {
 	for !n.leaf() {

@@ -342,24 +342,11 @@ func hostileFiles(t testing.TB) []hostile {
 			binary.LittleEndian.PutUint64(op[16:], 1)
 			return true
 		case page.TypeFreeCheckp:
-			// Add the leaf as a free entry, in ID order (entries are 32
-			// bytes: id, span, reserved, born, freed).
-			const size = 32
-			if 48+(n+1)*size > uint64(len(body)) {
-				return false
-			}
-			entries := body[48 : 48+n*size]
-			at := uint64(0)
-			for at < n && page.ID(binary.LittleEndian.Uint64(entries[at*size:])) < leaf {
-				at++
-			}
-			copy(body[48+(at+1)*size:48+(n+1)*size], body[48+at*size:48+n*size])
-			e := body[48+at*size : 48+(at+1)*size]
-			clear(e)
-			binary.LittleEndian.PutUint64(e[0:], uint64(leaf))
-			binary.LittleEndian.PutUint32(e[8:], 1)
-			binary.LittleEndian.PutUint64(body[40:], n+1)
-			return true
+			return addFreeEntry(body, 48, n, leaf, func(n uint64) { binary.LittleEndian.PutUint64(body[40:], n) })
+		case page.TypeFreeSweep:
+			// A small file's head segment covers every page.
+			nops, nents := binary.LittleEndian.Uint32(body[40:]), binary.LittleEndian.Uint32(body[44:])
+			return addFreeEntry(body, 64+24*uint64(nops), uint64(nents), leaf, func(n uint64) { binary.LittleEndian.PutUint32(body[44:], uint32(n)) })
 		}
 		return false
 	})
@@ -536,4 +523,26 @@ func FuzzOpen(f *testing.F) {
 		}
 		checkProbe(t, "input", len(img), probe(dir, img))
 	})
+}
+
+// addFreeEntry adds page id as a free entry, in ID order, to the n entries
+// at body[off:] (entries are 32 bytes: id, span, reserved, born, freed),
+// and stores the new count with setCount.
+func addFreeEntry(body []byte, off, n uint64, id page.ID, setCount func(uint64)) bool {
+	const size = 32
+	if off+(n+1)*size > uint64(len(body)) {
+		return false
+	}
+	entries := body[off : off+n*size]
+	at := uint64(0)
+	for at < n && page.ID(binary.LittleEndian.Uint64(entries[at*size:])) < id {
+		at++
+	}
+	copy(body[off+(at+1)*size:off+(n+1)*size], body[off+at*size:off+n*size])
+	e := body[off+at*size : off+(at+1)*size]
+	clear(e)
+	binary.LittleEndian.PutUint64(e[0:], uint64(id))
+	binary.LittleEndian.PutUint32(e[8:], 1)
+	setCount(n + 1)
+	return true
 }

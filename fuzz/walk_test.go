@@ -154,6 +154,7 @@ func reachRuns(img []byte, ps int, m *meta.Meta) (map[page.ID]page.ID, error) {
 	if err := tree(m.Snapshots, 0, true); err != nil {
 		return seen, err
 	}
+	var base page.TxID
 	for r, hops := m.Freelist, 0; !r.IsZero(); hops++ {
 		run, h, err := pageRun(img, ps, r.ID)
 		if err != nil {
@@ -165,7 +166,12 @@ func reachRuns(img []byte, ps int, m *meta.Meta) (map[page.ID]page.ID, error) {
 		if _, err := mark(r.ID, h.Span); err != nil {
 			return seen, err
 		}
-		if h.Type != page.TypeFreeDelta {
+		// A sweep run goes back to the base its head names; a delta of
+		// format 1 to its checkpoint.
+		if hops == 0 && h.Type == page.TypeFreeSweep {
+			base = page.TxID(binary.LittleEndian.Uint64(run[page.HeaderSize+page.RefSize:]))
+		}
+		if h.Type == page.TypeFreeCheckp || h.Type == page.TypeFreeSweep && h.TxID <= base {
 			break
 		}
 		r = page.GetRef(run[page.HeaderSize:])
@@ -244,7 +250,7 @@ func reseal(img []byte) {
 					fix(run[off+ks:], depth)
 				}
 			}
-		case page.TypeFreeDelta:
+		case page.TypeFreeDelta, page.TypeFreeSweep:
 			if len(run) >= page.HeaderSize+page.RefSize {
 				fix(run[page.HeaderSize:], depth)
 			}

@@ -24,11 +24,12 @@ const (
 	KindBranch                     // B+tree interior node
 	KindLeaf                       // B+tree leaf
 	KindValue                      // a large value's run
-	KindFreeDelta                  // one commit's free-space changes
-	KindFreeCheckpoint             // a full copy of the free-space state
+	KindFreeDelta                  // one commit's free-space changes (format 1)
+	KindFreeCheckpoint             // a full copy of the free-space state (format 1)
+	KindFreeSweep                  // one commit's free-space changes and a segment of the state
 )
 
-var kindNames = [...]string{"?", "empty", "meta", "branch", "leaf", "value", "free-delta", "free-checkpoint"}
+var kindNames = [...]string{"?", "empty", "meta", "branch", "leaf", "value", "free-delta", "free-checkpoint", "free-sweep"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -51,6 +52,8 @@ func kindOf(t page.Type) Kind {
 		return KindFreeDelta
 	case page.TypeFreeCheckp:
 		return KindFreeCheckpoint
+	case page.TypeFreeSweep:
+		return KindFreeSweep
 	}
 	return KindUnknown
 }
@@ -514,6 +517,7 @@ func (w *walker) walkFreelist() {
 // rawChain marks what can be read of a free-space chain that does not
 // load, following prev references back while transactions decrease.
 func (w *walker) rawChain(r page.Ref) {
+	var base page.TxID // the head's base: the walk stops there
 	for n := 0; !r.IsZero() && n < 1<<20; n++ {
 		if uint64(r.ID) >= uint64(len(w.reached)) || r.ID < 2 || w.reached[r.ID] {
 			return
@@ -523,7 +527,7 @@ func (w *walker) rawChain(r page.Ref) {
 			return
 		}
 		h := page.GetHeader(b)
-		if h.ID != r.ID || (h.Type != page.TypeFreeDelta && h.Type != page.TypeFreeCheckp) {
+		if h.ID != r.ID || !freelist.IsRun(h.Type) {
 			return
 		}
 		span := min(uint64(h.Span), uint64(len(w.reached))-uint64(r.ID))
@@ -537,7 +541,10 @@ func (w *walker) rawChain(r page.Ref) {
 		if err != nil {
 			w.a.Pages[r.ID].Problem = err.Error()
 		}
-		if h.Type == page.TypeFreeCheckp || ri.Prev.TxID >= h.TxID {
+		if n == 0 {
+			base = ri.Base
+		}
+		if h.Type == page.TypeFreeCheckp || ri.Prev.TxID >= h.TxID || (h.Type == page.TypeFreeSweep && h.TxID <= base) {
 			return
 		}
 		r = ri.Prev

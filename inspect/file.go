@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/cowfile/cowfile/btree"
+	"github.com/cowfile/cowfile/freelist"
 	"github.com/cowfile/cowfile/meta"
 	"github.com/cowfile/cowfile/pager/page"
 )
@@ -164,13 +165,8 @@ func (s *store) Read(ref page.Ref, want page.Type) ([]byte, error) {
 	return run, nil
 }
 
-// readFree reads a run of the free-space log (a delta or a checkpoint).
-func (s *store) readFree(ref page.Ref) ([]byte, error) {
-	if run, err := s.Read(ref, page.TypeFreeDelta); err == nil {
-		return run, nil
-	}
-	return s.Read(ref, page.TypeFreeCheckp)
-}
+// readFree reads a run of the free-space log.
+func (s *store) readFree(ref page.Ref) ([]byte, error) { return freelist.ReadRun(ref, s.Read) }
 
 // The walkers never write; reaching these is a bug in this package.
 func (s *store) Allocate(int) page.ID         { panic("inspect: the store is read-only") }

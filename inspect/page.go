@@ -108,7 +108,7 @@ func (a *Analysis) Page(id page.ID) (*PageDetail, error) {
 		if err != nil {
 			d.Problems = append(d.Problems, err)
 		}
-	case page.TypeFreeDelta, page.TypeFreeCheckp:
+	case page.TypeFreeDelta, page.TypeFreeCheckp, page.TypeFreeSweep:
 		ri, err := freelist.DecodeRun(d.Bytes)
 		d.Free = &ri
 		if err != nil {

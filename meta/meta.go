@@ -12,7 +12,12 @@ const Magic uint32 = 0x46574f43
 
 // Version is the current format version. Bump it whenever the bytes the
 // writer produces change meaning; golden files in testdata/ pin each one.
-const Version uint32 = 1
+const Version uint32 = 2
+
+// MinVersion is the oldest format version this build reads. Format 1
+// persisted the free space as deltas and checkpoints; format 2 as sweep
+// runs (docs/FORMAT.md, "Free space"). Both open; the writer writes 2.
+const MinVersion uint32 = 1
 
 // Byte offsets of the meta fields, after the 32-byte page header.
 const (
@@ -135,8 +140,8 @@ func Decode(b []byte, slot page.ID) (Meta, error) {
 		Snapshots: page.GetRef(b[offSnapshots:]),
 		HWM:       page.ID(binary.LittleEndian.Uint64(b[offHWM:])),
 	}
-	if m.Version != Version {
-		return m, fmt.Errorf("%w: format version %d, this build reads %d", ErrVersion, m.Version, Version)
+	if m.Version < MinVersion || m.Version > Version {
+		return m, fmt.Errorf("%w: format version %d, this build reads %d to %d", ErrVersion, m.Version, MinVersion, Version)
 	}
 	if Slot(m.TxID) != slot {
 		return m, page.Corrupt(slot, "meta of tx %d found in slot %d", m.TxID, slot)

@@ -148,7 +148,7 @@ func countPages(a *inspect.Analysis) pageCounts {
 		switch p.Status {
 		case inspect.StatusLive:
 			switch p.Kind {
-			case inspect.KindFreeDelta, inspect.KindFreeCheckpoint:
+			case inspect.KindFreeDelta, inspect.KindFreeCheckpoint, inspect.KindFreeSweep:
 				key = "free-space log"
 			default:
 				key = p.Kind.String()

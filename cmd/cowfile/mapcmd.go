@@ -66,7 +66,7 @@ func classOf(p *inspect.PageInfo) mapClass {
 			return clsLeaf
 		case inspect.KindValue:
 			return clsValue
-		case inspect.KindFreeDelta, inspect.KindFreeCheckpoint:
+		case inspect.KindFreeDelta, inspect.KindFreeCheckpoint, inspect.KindFreeSweep:
 			return clsLog
 		}
 		return clsDamaged

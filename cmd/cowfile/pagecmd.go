@@ -313,12 +313,22 @@ func printPage(w io.Writer, a *inspect.Analysis, d *inspect.PageDetail, bf byteF
 		t.row("state", metaState(a, int(m.Slot))+", commit "+commitState(m))
 	}
 	if fr := d.Free; fr != nil {
-		if fr.Type == page.TypeFreeDelta {
+		switch fr.Type {
+		case page.TypeFreeDelta:
 			t.row("previous run", refLong(fr.Prev))
 			t.row("chain", fmt.Sprintf("%d pages back to the checkpoint", fr.ChainPages))
+		case page.TypeFreeSweep:
+			t.row("previous run", refLong(fr.Prev))
+			t.row("base", fmt.Sprintf("tx %d", fr.Base))
+			end := strconv.FormatUint(uint64(fr.Hi), 10)
+			if fr.Hi >= 1<<48 {
+				end = "end of file"
+			}
+			t.row("segment", fmt.Sprintf("pages %d to %s", fr.Lo, end))
 		}
 		t.row("hwm", strconv.FormatUint(uint64(fr.HWM), 10))
-		t.row("entries", strconv.FormatUint(fr.Count, 10))
+		t.row("ops", strconv.Itoa(len(fr.Ops)))
+		t.row("entries", strconv.Itoa(len(fr.Entries)))
 	}
 	if h.Type == page.TypeValue {
 		if v := d.Value(); v != nil {

@@ -22,8 +22,9 @@ const (
 	TypeBranch     Type = 2 // B+tree interior node
 	TypeLeaf       Type = 3 // B+tree leaf
 	TypeValue      Type = 4 // a large value stored out of line
-	TypeFreeDelta  Type = 5 // one commit's free-space changes
-	TypeFreeCheckp Type = 6 // a full copy of the free-space state
+	TypeFreeDelta  Type = 5 // one commit's free-space changes (format 1)
+	TypeFreeCheckp Type = 6 // a full copy of the free-space state (format 1)
+	TypeFreeSweep  Type = 7 // one commit's free-space changes and a segment of the state
 )
 
 func (t Type) String() string {
@@ -40,6 +41,8 @@ func (t Type) String() string {
 		return "free-delta"
 	case TypeFreeCheckp:
 		return "free-checkpoint"
+	case TypeFreeSweep:
+		return "free-sweep"
 	}
 	return fmt.Sprintf("type(%d)", uint8(t))
 }
