@@ -30,26 +30,27 @@ import (
 // where a restore does reproduce an earlier state exactly (same data, same
 // snapshots), the two are one state and either serial names it.
 const (
-	opPut     = iota // a small put in bucket "b"
-	opDel            // delete the smallest key of "b"
-	opLarge          // a large value (a multi-page run) under "b"/"big"
-	opLarge2         // the same large value under "b"/"big2"
-	opMkB            // create bucket "c" with a nested bucket and keys
-	opRmB            // delete bucket "c" (or "b")
-	opGrowth         // about 72 KiB of values in bucket "g": the file grows
-	opReuse          // free a lot (large values, half of "g") and put a little
-	opHold           // begin a reader that stays open to the end, then a put
-	opSnap           // snapshot the last commit; then a counter bump
-	opDelSnap        // delete the oldest snapshot (none: snapshot first); then a bump
-	opRestore        // restore the newest snapshot (none: snapshot first); then a bump
+	opPut      = iota // a small put in bucket "b"
+	opDel             // delete the smallest key of "b"
+	opLarge           // a large value (a multi-page run) under "b"/"big"
+	opLarge2          // the same large value under "b"/"big2"
+	opMkB             // create bucket "c" with a nested bucket and keys
+	opRmB             // delete bucket "c" (or "b")
+	opGrowth          // about 72 KiB of values in bucket "g": the file grows
+	opReuse           // free a lot (large values, half of "g") and put a little
+	opHold            // begin a reader that stays open to the end, then a put
+	opSnap            // snapshot the last commit; then a counter bump
+	opDelSnap         // delete the oldest snapshot (none: snapshot first); then a bump
+	opRestore         // restore the newest snapshot (none: snapshot first); then a bump
+	opFragment        // 100 values, then every other one deleted, then three bumps
 	nOps
 )
 
 var opNames = [nOps]string{"put", "del", "large", "large2", "mkbucket", "rmbucket", "growth", "reuse", "hold",
-	"snapshot", "delsnapshot", "restore"}
+	"snapshot", "delsnapshot", "restore", "fragment"}
 
 // opLetters spell workloads compactly in messages and replay specs.
-const opLetters = "pdLlBRGUHSXV"
+const opLetters = "pdLlBRGUHSXVF"
 
 func workloadString(ops []uint8) string {
 	var b strings.Builder
@@ -277,6 +278,31 @@ func stepsOf(op uint8, root *mbucket, serial, ps int) []step {
 		add(step{snap: snapRestore, name: names[len(names)-1]})
 		// The restore brought the snapshot's counter back; the bump makes
 		// the state name a commit of its own again.
+		bump()
+	case opFragment:
+		// 100 values of 600 bytes (at 1 KiB pages each in a page of its
+		// own), then every other one deleted: 50 isolated free pages, a
+		// free-space state larger than a small commit's segment, so the
+		// bumps after it write it as a sweep of several runs, and the last
+		// bump's state loads from a base that describes only part of it
+		// (at larger pages the values are inline and the state stays
+		// small).
+		var puts []action
+		if m.subs["f"] == nil {
+			puts = append(puts, action{kind: "mkb", key: "f"})
+		}
+		for i := 0; i < 100; i++ {
+			puts = append(puts, action{kind: "put", path: []string{"f"}, key: fmt.Sprintf("f%03d", i),
+				val: strings.Repeat(string(rune('a'+(serial+i)%26)), 600)})
+		}
+		add(step{as: append(puts, bumpActions(m, serial)...)})
+		var dels []action
+		for i := 0; i < 100; i += 2 {
+			dels = append(dels, action{kind: "del", path: []string{"f"}, key: fmt.Sprintf("f%03d", i)})
+		}
+		add(step{as: append(dels, bumpActions(m, serial+1)...)})
+		bump()
+		bump()
 		bump()
 	default:
 		add(step{as: actions(op, m, serial, ps)})
