@@ -22,10 +22,11 @@ var pagesCmd = &cobra.Command{
 	Use:   "pages FILE",
 	Short: "List every page: kind, status, txid, items, span, fill",
 	Long: `pages lists every page of FILE, one row each: its id, kind (meta, branch,
-leaf, value, free-delta, free-checkpoint; empty for a page never written;
-? when nothing names it), status (live, free, pending, unreachable, unused;
-see 'cowfile inspect --help'), the txid that wrote it, its item count, the
-pages its run spans, how full it is, and the bucket it belongs to. Later
+leaf, value, free-sweep; free-delta and free-checkpoint in files of format 1;
+empty for a page never written; ? when nothing names it), status (live,
+free, pending, unreachable, unused; see 'cowfile inspect --help'), the txid
+that wrote it, its item count, the pages its run spans, how full it is, and
+the bucket it belongs to. Later
 pages of a multi-page run say which run they belong to.
 
 Like inspect, it decodes the bytes directly and works on a file that open
