@@ -96,7 +96,10 @@ func workloadsOf(n int) [][]uint8 {
 
 // longSlices is every workload of up to three ops at every page
 // size and durability. COWFILE_MAXOPS (1-3), COWFILE_PS (e.g. "1024,4096")
-// and COWFILE_MODES (e.g. "0,2") narrow it.
+// and COWFILE_MODES (e.g. "0,2") narrow it; COWFILE_EVERY=n runs only the
+// workloads of exactly COWFILE_MAXOPS ops, every n-th of them: a
+// deterministic sample of the three-op workloads, which all together take
+// about thirteen times as long as every shorter one.
 func longSlices() []crashSlice {
 	var out []crashSlice
 	maxOps := 3
@@ -104,6 +107,15 @@ func longSlices() []crashSlice {
 		maxOps = n
 	}
 	all := workloadsUpTo(maxOps)
+	if n, err := strconv.Atoi(os.Getenv("COWFILE_EVERY")); err == nil && n >= 1 {
+		var sample [][]uint8
+		for i, w := range workloadsOf(maxOps) {
+			if i%n == 0 {
+				sample = append(sample, w)
+			}
+		}
+		all = sample
+	}
 	for _, ps := range pageSizes {
 		if !envListHas("COWFILE_PS", ps) {
 			continue
