@@ -70,14 +70,14 @@ type groupItem struct {
 	born page.TxID
 }
 
-// link is one persisted run the state loads from. lo and hi are the range
-// its segment starts a sweep position at and ends (a run of format 1: a
-// checkpoint, or the first delta of a chain from the empty state, covers
-// everything, lo = firstPage and hi = maxPages; a later delta nothing).
+// link is one persisted run the state loads from. hi is where its segment
+// ends (a run of format 1: maxPages for a checkpoint, or the first delta
+// of a chain from the empty state, which describe everything; 0 for a
+// later delta, which describes nothing).
 type link struct {
-	ref    page.Ref
-	span   uint32
-	lo, hi page.ID
+	ref  page.Ref
+	span uint32
+	hi   page.ID
 }
 
 // Freelist is the free-space state of one file. It is owned by the single

@@ -62,9 +62,8 @@ func DecodeRun(run []byte) (RunInfo, error) {
 	items := b[v1Fixed:]
 	switch h.Type {
 	case page.TypeFreeSweep:
-		ri.Base = page.TxID(le.Uint64(b[offBase:]))
-		ri.Lo, ri.Hi = page.ID(le.Uint64(b[offLo:])), page.ID(le.Uint64(b[offHi:]))
-		nops, nents = uint64(le.Uint32(b[offNops:])), uint64(le.Uint32(b[offNents:]))
+		sh := getSweepHead(b)
+		ri.Base, ri.Lo, ri.Hi, nops, nents = sh.base, sh.lo, sh.hi, sh.nops, sh.nents
 		items = b[sweepFixed:]
 	case page.TypeFreeDelta:
 		ri.ChainPages = le.Uint64(b[v1OffChain:])

@@ -98,7 +98,7 @@ func readChain(head page.Ref, pageSize int, read func(page.Ref) ([]byte, error))
 				return nil, page.Corrupt(ref.ID, "freelist sweep run of tx %d comes before a format-1 run", h.TxID)
 			}
 			if !haveBase {
-				base, haveBase = page.TxID(le.Uint64(run[page.HeaderSize+offBase:])), true
+				base, haveBase = getSweepHead(run[page.HeaderSize:]).base, true
 				if base > h.TxID {
 					return nil, page.Corrupt(ref.ID, "freelist run of tx %d names a later base, tx %d", h.TxID, base)
 				}
@@ -183,7 +183,6 @@ type loader struct {
 	f       *Freelist
 	known   known
 	v1Pages uint64 // format 1: pages from the checkpoint (or first delta) on
-	last    *link  // the previous sweep run
 }
 
 // apply adds one run, oldest first, to the state.
@@ -200,13 +199,13 @@ func (l *loader) apply(r loaded, oldest bool) error {
 			return err
 		}
 		l.known.add(firstPage, maxPages)
-		lk.lo, lk.hi = firstPage, maxPages
+		lk.hi = maxPages
 		l.v1Pages = uint64(r.h.Span)
 	case page.TypeFreeDelta:
 		if oldest {
 			// The first delta of a chain from the empty state.
 			l.known.add(firstPage, maxPages)
-			lk.lo, lk.hi = firstPage, maxPages
+			lk.hi = maxPages
 		}
 		if err := f.replayDelta(r); err != nil {
 			return err
@@ -225,20 +224,18 @@ func (l *loader) apply(r loaded, oldest bool) error {
 func (l *loader) applySweep(r loaded, lk *link) error {
 	f := l.f
 	b := r.run[page.HeaderSize:]
-	nops, nents := uint64(le.Uint32(b[offNops:])), uint64(le.Uint32(b[offNents:]))
-	lo, hi := page.ID(le.Uint64(b[offLo:])), page.ID(le.Uint64(b[offHi:]))
+	sh := getSweepHead(b)
+	nops, nents, lo, hi := sh.nops, sh.nents, sh.lo, sh.hi
 	if room := uint64(len(b) - sweepFixed); nops*opSize+nents*entrySize > room {
 		return page.Corrupt(r.ref.ID, "freelist run claims %d ops and %d entries, room for %d bytes", nops, nents, room)
 	}
 	if lo < firstPage || lo >= hi || hi > maxPages {
 		return page.Corrupt(r.ref.ID, "freelist segment [%d, %d) is not a range of pages", lo, hi)
 	}
-	want := firstPage
-	if l.last != nil && l.last.hi != maxPages {
-		want = l.last.hi
-	}
-	if (l.last != nil || len(f.chain) > 0) && lo != want {
-		return page.Corrupt(r.ref.ID, "freelist segment starts at page %d, the sweep is at page %d", lo, want)
+	// Every run after the base continues the sweep (after format-1 runs,
+	// a sweep starts at firstPage, as in a new Freelist).
+	if len(f.chain) > 0 && lo != f.sweepAt {
+		return page.Corrupt(r.ref.ID, "freelist segment starts at page %d, the sweep is at page %d", lo, f.sweepAt)
 	}
 	hwm, err := storedHWM(r.run, r.ref.ID)
 	if err != nil {
@@ -263,15 +260,8 @@ func (l *loader) applySweep(r loaded, lk *link) error {
 			return err
 		}
 	}
-	lk.lo, lk.hi = lo, hi
-	l.last = lk
-	f.sweepAt = hi
-	if lo == firstPage {
-		f.sweepFrom = r.h.TxID
-	}
-	if hi == maxPages {
-		f.sweepAt, f.sweepFrom = firstPage, 0
-	}
+	lk.hi = hi
+	f.sweepAt, f.sweepFrom = sweepAfter(lo, hi, r.h.TxID, f.sweepFrom)
 	return nil
 }
 

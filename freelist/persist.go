@@ -132,13 +132,42 @@ func (f *Freelist) Persist(pageSize int, alloc func(span int) page.ID) ([][]byte
 	le.PutUint32(b[offNents:], uint32(n))
 
 	ref := page.Ref{ID: id, Checksum: page.Seal(run), TxID: f.txid}
-	f.next = &link{ref: ref, span: uint32(span), lo: at, hi: hi}
+	f.next = &link{ref: ref, span: uint32(span), hi: hi}
 	f.nextDrop = drop
-	f.nextAt, f.nextFrom = hi, from
-	if hi == maxPages {
-		f.nextAt, f.nextFrom = firstPage, 0
-	}
+	f.nextAt, f.nextFrom = sweepAfter(at, hi, f.txid, f.sweepFrom)
 	return [][]byte{run}, ref, nil
+}
+
+// sweepAfter returns where the sweep stands after transaction tx wrote the
+// segment [lo, hi), when the sweep's first run was from: where the next
+// segment starts, and the sweep's first run (firstPage and 0 once the
+// segment reaches the end of the file).
+func sweepAfter(lo, hi page.ID, tx, from page.TxID) (page.ID, page.TxID) {
+	switch {
+	case hi == maxPages:
+		return firstPage, 0
+	case lo == firstPage:
+		return hi, tx
+	}
+	return hi, from
+}
+
+// sweepHead is the fixed part of a sweep run's body.
+type sweepHead struct {
+	base        page.TxID
+	nops, nents uint64
+	lo, hi      page.ID
+}
+
+// getSweepHead decodes the fixed part of the body b of a sweep run.
+func getSweepHead(b []byte) sweepHead {
+	return sweepHead{
+		base:  page.TxID(le.Uint64(b[offBase:])),
+		nops:  uint64(le.Uint32(b[offNops:])),
+		nents: uint64(le.Uint32(b[offNents:])),
+		lo:    page.ID(le.Uint64(b[offLo:])),
+		hi:    page.ID(le.Uint64(b[offHi:])),
+	}
 }
 
 // wholeFits reports whether the whole state, in one segment, takes no more
