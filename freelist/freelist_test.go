@@ -36,6 +36,34 @@ func commit(t *testing.T, f *Freelist, d *disk) ([][]byte, page.Ref) {
 	return runs, ref
 }
 
+// rewriteOne begins tx, releases what tx-1 no longer needs and replaces
+// the one live page obj (0: none yet) by a new one, as a one-key commit
+// rewrites its leaf. It returns the new page.
+func rewriteOne(f *Freelist, tx page.TxID, obj page.ID) page.ID {
+	f.Begin(tx)
+	f.Release([]page.TxID{tx - 1})
+	if obj != 0 {
+		f.Free(obj, 1, tx-1)
+	}
+	return f.Allocate(1)
+}
+
+// loadsLikeLive loads the state whose head is ref from d and checks that,
+// once both release what tx alone no longer sees, it equals the live f:
+// entries, HWM and live runs.
+func loadsLikeLive(t *testing.T, f *Freelist, d *disk, ref page.Ref, tx page.TxID) {
+	t.Helper()
+	g, err := Load(ref, d.pageSize, d.read)
+	if err != nil {
+		t.Fatalf("tx %d: %v", tx, err)
+	}
+	g.Release([]page.TxID{tx})
+	f.Release([]page.TxID{tx})
+	if !slices.Equal(entriesOf(g), entriesOf(f)) || g.HWM() != f.HWM() || !slices.Equal(g.Chain(), f.Chain()) {
+		t.Fatalf("tx %d: loaded state differs from the live one: HWM %d/%d, runs %v/%v", tx, g.HWM(), f.HWM(), g.Chain(), f.Chain())
+	}
+}
+
 func wantAlloc(t *testing.T, f *Freelist, span int, want page.ID) {
 	t.Helper()
 	if got := f.Allocate(span); got != want {
@@ -384,12 +412,7 @@ func TestSweepFreesWhatItSupersedes(t *testing.T) {
 	sweeps, maxChain := 0, 0
 	var obj page.ID
 	for tx := page.TxID(3); tx < 300; tx++ {
-		f.Begin(tx)
-		f.Release([]page.TxID{tx - 1})
-		if obj != 0 {
-			f.Free(obj, 1, tx-1)
-		}
-		obj = f.Allocate(1)
+		obj = rewriteOne(f, tx, obj)
 		before := f.Chain()
 		pending := f.PendingCount()
 		runs, ref := commit(t, f, d)
@@ -413,15 +436,7 @@ func TestSweepFreesWhatItSupersedes(t *testing.T) {
 			sweeps++
 		}
 		maxChain = max(maxChain, len(after))
-		g, err := Load(ref, page.MinSize, d.read)
-		if err != nil {
-			t.Fatalf("tx %d: %v", tx, err)
-		}
-		g.Release([]page.TxID{tx})
-		f.Release([]page.TxID{tx})
-		if !slices.Equal(entriesOf(g), entriesOf(f)) || g.HWM() != f.HWM() || !slices.Equal(g.Chain(), after) {
-			t.Fatalf("tx %d: loaded state differs: hwm %d/%d chain %v/%v\n%v\n%v", tx, g.HWM(), f.HWM(), g.Chain(), after, entriesOf(g)[:5], entriesOf(f)[:5])
-		}
+		loadsLikeLive(t, f, d, ref, tx)
 	}
 	if sweeps < 5 {
 		t.Fatalf("only %d sweeps completed", sweeps)
@@ -442,12 +457,7 @@ func TestSmallStateSweepsEveryCommit(t *testing.T) {
 	var obj page.ID // the one live page of the "tree"
 	runStart := map[page.TxID]page.ID{}
 	for tx := page.TxID(1); tx <= 50; tx++ {
-		f.Begin(tx)
-		f.Release([]page.TxID{tx - 1})
-		if tx > 1 {
-			f.Free(obj, 1, tx-1)
-		}
-		obj = f.Allocate(1)
+		obj = rewriteOne(f, tx, obj)
 		chain := f.Chain()
 		runs, ref := commit(t, f, d)
 		runStart[tx] = obj
@@ -573,12 +583,7 @@ func TestFormat1CheckpointBase(t *testing.T) {
 	var obj page.ID
 	superseded := false
 	for tx := page.TxID(2); tx < 60; tx++ {
-		g.Begin(tx)
-		g.Release([]page.TxID{tx - 1})
-		if obj != 0 {
-			g.Free(obj, 1, tx-1)
-		}
-		obj = g.Allocate(1)
+		obj = rewriteOne(g, tx, obj)
 		_, ref := commit(t, g, d)
 		chain := g.Chain()
 		if chain[len(chain)-1] != head {
@@ -586,15 +591,7 @@ func TestFormat1CheckpointBase(t *testing.T) {
 		} else if superseded {
 			t.Fatalf("tx %d: the checkpoint came back into the chain", tx)
 		}
-		h, err := Load(ref, ps, d.read)
-		if err != nil {
-			t.Fatalf("tx %d: %v", tx, err)
-		}
-		h.Release([]page.TxID{tx})
-		g.Release([]page.TxID{tx})
-		if !slices.Equal(entriesOf(h), entriesOf(g)) || h.HWM() != g.HWM() || !slices.Equal(h.Chain(), chain) {
-			t.Fatalf("tx %d: loaded state differs from the live one", tx)
-		}
+		loadsLikeLive(t, g, d, ref, tx)
 		if tx == 2 && superseded {
 			t.Fatal("a one-page commit wrote the whole state: the test needs a larger one")
 		}
