@@ -163,6 +163,7 @@ func TestCrash(t *testing.T) {
 			t.Parallel()
 			for wi, ops := range sl.workloads {
 				crashWorkload(t, ob, c, sl.ps, sl.mode, lv, ops, wi, failures)
+				c.progress(t, fmt.Sprintf("%d of %d workloads done, last %s", wi+1, len(sl.workloads), workloadString(ops)))
 				if failures.Load() > 50 {
 					t.Fatal("too many failures")
 				}

@@ -81,7 +81,8 @@ func TestIOFaults(t *testing.T) {
 	for _, sl := range slices {
 		t.Run(fmt.Sprintf("ps%d-%s", sl.ps, sl.mode), func(t *testing.T) {
 			t.Parallel()
-			for _, w := range sl.workloads {
+			for wi, w := range sl.workloads {
+				c.progress(t, fmt.Sprintf("%d of %d workloads done, next %s", wi, len(sl.workloads), w))
 				ops, err := parseWorkload(w)
 				if err != nil {
 					t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/cowfile/cowfile"
@@ -28,6 +29,33 @@ type counters struct {
 	lostAcked, mixed, failedOpens, checkFailures, ackAfterFailedSync    atomic.Int64
 	undetected, wrongValues, panics, liveViolations, fallbackUnreported atomic.Int64
 	stickyBroken, otherFailures                                         atomic.Int64
+
+	// lastProgress is when progress last logged (UnixNano), so long runs
+	// report their figures every few minutes and a stopped run still
+	// leaves them in its log.
+	lastProgress atomic.Int64
+}
+
+// progressEvery is how often a long run logs its figures.
+const progressEvery = 5 * time.Minute
+
+// progress logs the figures so far, at most every progressEvery, in long
+// runs only; label says how far the run got.
+func (c *counters) progress(t testing.TB, label string) {
+	t.Helper()
+	if !longRun() {
+		return
+	}
+	now, last := time.Now().UnixNano(), c.lastProgress.Load()
+	if last == 0 {
+		c.lastProgress.CompareAndSwap(0, now)
+		return
+	}
+	if time.Duration(now-last) < progressEvery || !c.lastProgress.CompareAndSwap(last, now) {
+		return
+	}
+	t.Logf("progress: %s", label)
+	c.log(t)
 }
 
 func (c *counters) log(t testing.TB) {
