@@ -1,6 +1,7 @@
 package cowfile
 
 import (
+	"math/bits"
 	"sync"
 	"sync/atomic"
 
@@ -93,31 +94,46 @@ func (s *store) Free(id page.ID, span int, born page.TxID) {
 
 func (s *store) Write(id page.ID, run []byte) { s.dirty[id] = run }
 
-// PageBuffer returns a zeroed page buffer, recycled from an earlier commit
-// when one is at hand: a commit that rewrites a thousand pages would
-// otherwise allocate, zero and later collect a thousand fresh ones.
-func (s *store) PageBuffer() []byte {
-	if p, ok := pageBuffers.Get().(*[]byte); ok && len(*p) == s.ps {
-		b := *p
-		clear(b)
-		return b
+// Buffer returns a buffer of span pages for a tree to fill, recycled from
+// an earlier commit when one of its size class is at hand: a commit that
+// rewrites a thousand pages, or writes ten 100 KiB values, would otherwise
+// allocate, zero and later collect as much memory. The contents are
+// undefined; the capacity is the class's, a power of two.
+func (s *store) Buffer(span int) []byte {
+	n := span * s.ps
+	c := bufClass(n)
+	if c >= len(runBuffers) {
+		return make([]byte, n)
 	}
-	return make([]byte, s.ps)
+	if p, ok := runBuffers[c].Get().(*[]byte); ok {
+		return (*p)[:n]
+	}
+	return make([]byte, n, 1<<c)
 }
 
-// pageBuffers holds page buffers whose commit has been written (the kernel
-// has its copy), for PageBuffer to hand out again. Buffers of another page
-// size are dropped when met.
-var pageBuffers sync.Pool
+// runBuffers holds, per size class (capacity 1<<class bytes, up to 4 MiB),
+// the buffers of runs whose commit has been written (the kernel has its
+// copy), for Buffer to hand out again.
+var runBuffers [23]sync.Pool
 
-// recyclePages gives the one-page buffers of a written commit back to
-// pageBuffers. Nothing refers to them any more: readers read the map,
-// and the transaction's trees were spilled to references.
-func recyclePages(dirty map[page.ID][]byte, ps int) {
+// bufClass is the size class of an n-byte buffer: the smallest c with
+// 1<<c >= n.
+func bufClass(n int) int { return bits.Len(uint(n - 1)) }
+
+// recycleRuns gives the buffers of a written commit back to runBuffers.
+// Nothing refers to them any more: readers read the map, the
+// transaction's trees were spilled to references, and the transaction is
+// over, so the slices its Get calls returned are no longer valid (as the
+// documentation of Get says). Buffers Buffer did not make (their capacity
+// is not a power of two) are left to the collector.
+func recycleRuns(dirty map[page.ID][]byte) {
 	for _, b := range dirty {
-		if len(b) == ps && cap(b) == ps {
-			pageBuffers.Put(&b)
+		c := cap(b)
+		if c&(c-1) != 0 || bufClass(c) >= len(runBuffers) {
+			continue
 		}
+		b = b[:c]
+		runBuffers[bufClass(c)].Put(&b)
 	}
 }
 

@@ -268,7 +268,7 @@ func (db *DB) writeCommit(m meta.Meta, dirty map[page.ID][]byte) error {
 	for _, id := range ids {
 		db.verified.add(id) // we wrote them: their checksums hold
 	}
-	recyclePages(dirty, db.ps)
+	recycleRuns(dirty)
 	return nil
 }
 

@@ -31,7 +31,7 @@ type inode struct {
 	// KindBucket); the 32-byte reference and length of a large value's
 	// run, as on the page (KindLarge); or, for a large value not yet
 	// written (kindPending), the first HeaderSize+len(value) bytes of the
-	// buffer of its future run, whose capacity is the whole run. In a
+	// buffer of its future run, whose capacity holds the whole run. In a
 	// branch it is the child's 24-byte reference, as on the page.
 	value []byte
 	child *node // branch: the child, when it is being changed

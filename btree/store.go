@@ -26,12 +26,13 @@ type Store interface {
 	Write(id page.ID, run []byte)
 }
 
-// PageBufferer is implemented by a Store that recycles the buffers of the
-// pages it has written: PageBuffer returns a zeroed buffer of one page,
-// which the tree then owns until it hands it to Write. Trees over other
-// stores allocate their buffers.
-type PageBufferer interface {
-	PageBuffer() []byte
+// Bufferer is implemented by a Store that recycles the buffers of the runs
+// it has written: Buffer returns a buffer of span pages, which the tree
+// then owns until it hands it to Write. Its contents are undefined (the
+// tree writes or clears every byte) and its capacity may be larger. Trees
+// over other stores allocate their buffers.
+type Bufferer interface {
+	Buffer(span int) []byte
 }
 
 // MemStore is an in-memory Store, for tests of this package and others.

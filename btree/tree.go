@@ -200,9 +200,11 @@ func (t *Tree) put(key, value []byte, kind Kind) error {
 	if kind == KindValue && !inline(ps, len(key), len(value)) {
 		// Copy the value straight into the buffer of its future run.
 		span := page.SpanFor(uint64(len(value)), ps)
-		run := make([]byte, span*uint64(ps))
-		copy(run[page.HeaderSize:], value)
-		in.kind, in.value = kindPending, run[:page.HeaderSize+len(value)]
+		run := t.buffer(int(span))
+		clear(run[:page.HeaderSize])
+		end := page.HeaderSize + copy(run[page.HeaderSize:], value)
+		clear(run[end:])
+		in.kind, in.value = kindPending, run[:end]
 		in.key = append([]byte(nil), key...)
 		n.pending = true
 	} else {
@@ -421,16 +423,22 @@ func (t *Tree) spillTo(n *node, dst []inode) ([]inode, error) {
 // references it to dst.
 func (t *Tree) writePage(inodes []inode, leaf bool, dst []inode) []inode {
 	s, tx := t.s, t.s.TxID()
-	var p []byte
-	if pb, ok := s.(PageBufferer); ok {
-		p = pb.PageBuffer()
-	} else {
-		p = make([]byte, s.PageSize())
-	}
+	p := t.buffer(1)
+	clear(p)
 	id := s.Allocate(1)
 	sum := encode(p, inodes, leaf, id, tx)
 	s.Write(id, p)
 	return append(dst, inode{key: inodes[0].key, value: t.refBytes(page.Ref{ID: id, Checksum: sum, TxID: tx})})
+}
+
+// buffer returns a buffer of span pages, with undefined contents: recycled
+// by the store when it can (a commit of a thousand pages or of 1 MB of
+// large values would otherwise allocate, and later collect, as much).
+func (t *Tree) buffer(span int) []byte {
+	if b, ok := t.s.(Bufferer); ok {
+		return b.Buffer(span)
+	}
+	return make([]byte, span*t.s.PageSize())
 }
 
 // refBytes returns r encoded, as a branch element's value.
@@ -443,9 +451,9 @@ func (t *Tree) refBytes(r page.Ref) []byte {
 // writeLarge gives a pending large value its own run.
 func (t *Tree) writeLarge(in *inode) {
 	ps, tx := t.s.PageSize(), t.s.TxID()
-	run := in.value[:cap(in.value)]
 	n := uint64(len(in.value) - page.HeaderSize)
-	span := len(run) / ps
+	span := int(page.SpanFor(n, ps))
+	run := in.value[:span*ps]
 	id := t.s.Allocate(span)
 	page.PutHeader(run, page.Header{ID: id, TxID: tx, Type: page.TypeValue, Span: uint32(span)})
 	sum := page.Seal(run)
