@@ -112,23 +112,8 @@ func BenchmarkCommitDurable(b *testing.B) { benchCommit(b, nil) }
 func BenchmarkCommitNoSync(b *testing.B) { benchCommit(b, &Options{Durability: NoSync}) }
 
 func benchCommit(b *testing.B, opts *Options) {
-	db := mustOpen(b, tempPath(b), opts)
-	defer db.Close()
 	val := make([]byte, 100)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		err := db.Update(func(tx *Tx) error {
-			bk, err := tx.CreateBucketIfNotExists([]byte("bench"))
-			if err != nil {
-				return err
-			}
-			return bk.Put(benchKey(uint64(i)), val)
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchCommits(b, opts, 1, val)
 }
 
 // BenchmarkPutLarge measures commits of ten 100 KiB values, the bench
@@ -136,11 +121,16 @@ func benchCommit(b *testing.B, opts *Options) {
 // of copying, checksumming and writing 1 MB per commit. One op is one
 // commit.
 func BenchmarkPutLarge(b *testing.B) {
-	db := mustOpen(b, tempPath(b), &Options{Durability: NoSync})
-	defer db.Close()
 	val := make([]byte, 100<<10)
 	rand.New(rand.NewSource(3)).Read(val)
 	b.SetBytes(10 * int64(len(val)))
+	benchCommits(b, &Options{Durability: NoSync}, 10, val)
+}
+
+// benchCommits runs b.N commits of perTx new keys holding val each.
+func benchCommits(b *testing.B, opts *Options, perTx int, val []byte) {
+	db := mustOpen(b, tempPath(b), opts)
+	defer db.Close()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -149,8 +139,8 @@ func BenchmarkPutLarge(b *testing.B) {
 			if err != nil {
 				return err
 			}
-			for j := 0; j < 10; j++ {
-				if err := bk.Put(benchKey(uint64(i*10+j)), val); err != nil {
+			for j := 0; j < perTx; j++ {
+				if err := bk.Put(benchKey(uint64(i*perTx+j)), val); err != nil {
 					return err
 				}
 			}
