@@ -318,6 +318,15 @@ func (f *Freelist) overlaps(id page.ID, span uint32) bool {
 func (f *Freelist) addFree(id page.ID, span uint32) {
 	f.freePages += int(span)
 	start, end := id, id+page.ID(span)
+	if l, ok := f.free.last(); !ok || l.ID < id {
+		// Above every free extent, as a load adds them: no search.
+		if ok && l.end() == start && end-l.ID <= maxExtent {
+			f.free.extendLast(span)
+		} else {
+			f.free.push(Entry{ID: start, Span: span})
+		}
+		return
+	}
 	if p, ok := f.free.floor(id); ok && p.end() == start && end-p.ID <= maxExtent {
 		f.free.delete(p.ID)
 		start = p.ID
@@ -348,7 +357,11 @@ func (f *Freelist) removeFree(id page.ID, span uint32) bool {
 }
 
 func (f *Freelist) addPending(e Entry) {
-	f.pending.insert(e)
+	if l, ok := f.pending.last(); !ok || l.ID < e.ID {
+		f.pending.push(e)
+	} else {
+		f.pending.insert(e)
+	}
 	f.pendingPages += int(e.Span)
 }
 

@@ -116,3 +116,59 @@ func benchCommit(b *testing.B, freeEntries int) {
 // the free list (bbolt rewrites the whole list every commit).
 func BenchmarkCommitSmallFreelist(b *testing.B) { benchCommit(b, 0) }
 func BenchmarkCommitHugeFreelist(b *testing.B)  { benchCommit(b, 1_000_000) }
+
+// BenchmarkLoadHugeFreelist measures Load of a state of a million free
+// extents that cannot coalesce, persisted by one-page commits until two
+// sweeps have gone through it: what opening such a file reads and builds.
+func BenchmarkLoadHugeFreelist(b *testing.B) {
+	const freeEntries = 1_000_000
+	f := New(2)
+	f.Begin(1)
+	ids := make([]page.ID, 0, 2*freeEntries+2)
+	for i := 0; i < 2*freeEntries+2; i++ {
+		ids = append(ids, f.Allocate(1))
+	}
+	for i := 0; i < 2*freeEntries; i += 2 {
+		f.Free(ids[i], 1, 1)
+	}
+	runs := map[page.ID][]byte{} // every run written, by first page
+	var head page.Ref
+	live, tx := ids[len(ids)-1], page.TxID(2)
+	for sweeps := 0; sweeps < 2; tx++ {
+		f.Release([]page.TxID{tx - 1})
+		f.Begin(tx)
+		next := f.Allocate(1)
+		f.Free(live, 1, tx-1)
+		live = next
+		written, ref, err := f.Persist(4096, f.Allocate)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, run := range written {
+			runs[page.GetHeader(run).ID] = run
+		}
+		f.Commit()
+		head = ref
+		if f.sweepAt == firstPage {
+			sweeps++
+		}
+	}
+	read := func(r page.Ref) ([]byte, error) {
+		if run, ok := runs[r.ID]; ok {
+			return run, nil
+		}
+		return nil, page.Corrupt(r.ID, "never written")
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		fl, err := Load(head, 4096, read)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if fl.free.len() != f.free.len() || fl.FreeCount() != f.FreeCount() || fl.PendingCount() != f.PendingCount() {
+			b.Fatalf("loaded %d free extents (%d pages, %d pending), the state has %d (%d, %d)",
+				fl.free.len(), fl.FreeCount(), fl.PendingCount(), f.free.len(), f.FreeCount(), f.PendingCount())
+		}
+	}
+}

@@ -407,7 +407,6 @@ func (f *Freelist) loadCheckpoint(r loaded) error {
 	if err != nil {
 		return err
 	}
-	var free, pending builder
 	prevEnd := firstPage
 	for i := uint64(0); i < count; i++ {
 		e := getEntry(items[i*entrySize:])
@@ -415,21 +414,15 @@ func (f *Freelist) loadCheckpoint(r loaded) error {
 			return page.Corrupt(r.ref.ID, "freelist checkpoint entry %d: %v", i, err)
 		}
 		prevEnd = e.end()
+		// Entries come in increasing order: both add along the trees'
+		// right edges (push), without a search.
 		if e.Freed != 0 {
-			pending.add(e)
-			f.pendingPages += int(e.Span)
-			continue
+			f.addPending(e)
+		} else {
+			f.addFree(e.ID, e.Span)
 		}
-		f.freePages += int(e.Span)
-		if last := free.lastEntry(); last != nil && last.end() == e.ID && uint64(last.Span)+uint64(e.Span) <= maxExtent {
-			last.Span += e.Span
-			continue
-		}
-		free.add(e)
 	}
 	f.hwm = hwm
-	f.free = free.build()
-	f.pending = pending.build()
 	return nil
 }
 

@@ -22,7 +22,7 @@ const (
 	maxLeaf   = 64          // entries per leaf
 	maxBranch = 64          // children per branch
 	minFill   = maxLeaf / 4 // below this a node tries to merge with a neighbour
-	bulkFill  = 48          // fill of nodes built by a builder (room to grow)
+	bulkFill  = 48          // fill of nodes built by push (room to grow)
 )
 
 // node is a leaf (kids == nil) or a branch.
@@ -120,13 +120,81 @@ func (t *tree) insert(e Entry) {
 	if t.root == nil {
 		t.root = newLeaf()
 	}
-	if right := t.root.insert(e); right != nil {
-		left := t.root
-		t.root = newBranch()
-		t.root.appendKid(left.firstKey(), left)
-		t.root.appendKid(right.firstKey(), right)
-	}
+	t.grow(t.root.insert(e))
 	t.n++
+}
+
+// grow puts a new root above the old one and right, its new sibling, if
+// the root split (right is non-nil).
+func (t *tree) grow(right *node) {
+	if right == nil {
+		return
+	}
+	left := t.root
+	t.root = newBranch()
+	t.root.appendKid(left.firstKey(), left)
+	t.root.appendKid(right.firstKey(), right)
+}
+
+// push adds e, whose ID is above every entry's, along the right edge
+// without a search: a load that adds entries in increasing order (a
+// checkpoint, the segments of a sweep) builds its tree in O(1) amortized
+// per entry. A rightmost node holding bulkFill or more is left as it is
+// and a new one started, so nodes built this way have room to grow.
+func (t *tree) push(e Entry) {
+	if t.root == nil {
+		t.root = newLeaf()
+	}
+	t.grow(t.root.push(e))
+	t.n++
+}
+
+// push adds e at the right edge below n and returns the new right sibling
+// of n that holds e, if one was started.
+func (n *node) push(e Entry) *node {
+	if n.leaf() {
+		if len(n.items) >= bulkFill {
+			right := newLeaf()
+			right.items = append(right.items, e)
+			right.max = e.Span
+			return right
+		}
+		n.items = append(n.items, e)
+		n.max = max(n.max, e.Span)
+		return nil
+	}
+	i := len(n.kids) - 1
+	kid := n.kids[i]
+	right := kid.push(e)
+	n.kmax[i] = kid.max
+	switch {
+	case right == nil:
+		n.max = max(n.max, kid.max)
+	case len(n.kids) >= bulkFill:
+		up := newBranch()
+		up.appendKid(right.firstKey(), right)
+		return up
+	default:
+		n.appendKid(right.firstKey(), right)
+	}
+	return nil
+}
+
+// extendLast adds span pages to the entry with the largest ID (a free
+// extent that grows at its end, as adjacent extents of a load coalesce).
+func (t *tree) extendLast(span uint32) { t.root.extendLast(span) }
+
+func (n *node) extendLast(span uint32) uint32 {
+	if n.leaf() {
+		e := &n.items[len(n.items)-1]
+		e.Span += span
+		n.max = max(n.max, e.Span)
+		return n.max
+	}
+	i := len(n.kids) - 1
+	n.kmax[i] = n.kids[i].extendLast(span)
+	n.max = max(n.max, n.kmax[i])
+	return n.max
 }
 
 // insert adds e below n and returns the new right sibling if n split.
@@ -327,8 +395,20 @@ func (t *tree) get(id page.ID) (Entry, bool) {
 	return e, ok && e.ID == id
 }
 
-// last returns the entry with the largest ID.
-func (t *tree) last() (Entry, bool) { return t.floor(^page.ID(0)) }
+// last returns the entry with the largest ID: the end of the right edge.
+func (t *tree) last() (Entry, bool) {
+	n := t.root
+	if n == nil {
+		return Entry{}, false
+	}
+	for !n.leaf() {
+		n = n.kids[len(n.kids)-1]
+	}
+	if len(n.items) == 0 {
+		return Entry{}, false
+	}
+	return n.items[len(n.items)-1], true
+}
 
 // firstFit returns the entry with the lowest ID whose Span is >= span.
 func (t *tree) firstFit(span uint32) (Entry, bool) {
@@ -469,52 +549,4 @@ func (c *cursor) advance() {
 		}
 		c.stack = c.stack[:len(c.stack)-1]
 	}
-}
-
-// builder makes a tree from entries given in increasing ID order in O(n),
-// for loading a checkpoint without n separate O(log n) inserts.
-type builder struct {
-	leaves []*node
-	n      int
-}
-
-func (b *builder) add(e Entry) {
-	if len(b.leaves) == 0 || len(b.leaves[len(b.leaves)-1].items) == bulkFill {
-		b.leaves = append(b.leaves, newLeaf())
-	}
-	l := b.leaves[len(b.leaves)-1]
-	l.items = append(l.items, e)
-	l.max = max(l.max, e.Span)
-	b.n++
-}
-
-// lastEntry returns a pointer to the most recently added entry, so that an
-// adjacent free extent can be merged into it.
-func (b *builder) lastEntry() *Entry {
-	if len(b.leaves) == 0 {
-		return nil
-	}
-	l := b.leaves[len(b.leaves)-1]
-	return &l.items[len(l.items)-1]
-}
-
-func (b *builder) build() tree {
-	if len(b.leaves) == 0 {
-		return tree{}
-	}
-	for _, l := range b.leaves {
-		l.recomputeMax() // lastEntry may have grown a span
-	}
-	level := b.leaves
-	for len(level) > 1 {
-		var up []*node
-		for i, kid := range level {
-			if i%bulkFill == 0 {
-				up = append(up, newBranch())
-			}
-			up[len(up)-1].appendKid(kid.firstKey(), kid)
-		}
-		level = up
-	}
-	return tree{root: level[0], n: b.n}
 }

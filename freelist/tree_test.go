@@ -109,16 +109,18 @@ func checkTree(t *testing.T, tr *tree, model map[page.ID]uint32, rng *rand.Rand)
 	}
 }
 
-func TestBuilder(t *testing.T) {
+// TestPush builds trees of many sizes along the right edge (push), then
+// changes them with the general operations: every query must match the
+// model, before and after.
+func TestPush(t *testing.T) {
 	for _, n := range []int{0, 1, bulkFill, bulkFill + 1, bulkFill * bulkFill, bulkFill*bulkFill + 7, 100000} {
-		var b builder
+		var tr tree
 		model := map[page.ID]uint32{}
 		for i := range n {
 			id := page.ID(10 + 3*i)
-			b.add(Entry{ID: id, Span: uint32(1 + i%50)})
+			tr.push(Entry{ID: id, Span: uint32(1 + i%50)})
 			model[id] = uint32(1 + i%50)
 		}
-		tr := b.build()
 		checkTree(t, &tr, model, rand.New(rand.NewPCG(uint64(n), 9)))
 		// The built tree must stay valid under later updates.
 		for i := 0; i < n; i += 2 {
@@ -128,11 +130,57 @@ func TestBuilder(t *testing.T) {
 			tr.insert(Entry{ID: id + 1, Span: 200})
 			model[id+1] = 200
 		}
-		if err := tr.verify(); err != nil {
-			t.Fatalf("n=%d: %v", n, err)
+		checkTree(t, &tr, model, rand.New(rand.NewPCG(uint64(n), 10)))
+	}
+}
+
+// TestPushMixedAgainstModel interleaves push and extendLast (at the right
+// edge) with inserts and deletes anywhere, as a load replays ops between
+// segments, and compares with the model throughout.
+func TestPushMixedAgainstModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var tr tree
+	model := map[page.ID]uint32{}
+	next := page.ID(0) // above every ID so far
+	for step := 0; step < 60000; step++ {
+		switch r := rng.IntN(10); {
+		case r < 6: // push
+			next += page.ID(1 + rng.IntN(3))
+			span := uint32(1 + rng.IntN(100))
+			tr.push(Entry{ID: next, Span: span})
+			model[next] = span
+		case r < 7 && tr.len() > 0: // extendLast
+			e, _ := tr.last()
+			if e.ID != next {
+				t.Fatalf("last() = %d, want %d", e.ID, next)
+			}
+			add := uint32(1 + rng.IntN(200))
+			tr.extendLast(add)
+			model[next] += add
+		case r < 8 && next > 0: // insert below the edge
+			id := page.ID(rng.IntN(int(next)))
+			if _, ok := model[id]; !ok {
+				span := uint32(1 + rng.IntN(300))
+				tr.insert(Entry{ID: id, Span: span})
+				model[id] = span
+			}
+		default: // delete anywhere, the last entry included
+			id := page.ID(rng.IntN(int(next) + 1))
+			if _, ok := model[id]; ok {
+				tr.delete(id)
+				delete(model, id)
+				if id == next {
+					// The right edge moved down: push continues above
+					// the new last entry.
+					if e, ok := tr.last(); ok {
+						next = e.ID
+					}
+				}
+			}
 		}
-		if tr.len() != len(model) {
-			t.Fatalf("n=%d: len %d, want %d", n, tr.len(), len(model))
+		if step%211 == 0 {
+			checkTree(t, &tr, model, rng)
 		}
 	}
+	checkTree(t, &tr, model, rng)
 }
