@@ -78,10 +78,12 @@ func FuzzLoad(f *testing.F) {
 	})
 }
 
-func benchCommit(b *testing.B, freeEntries int) {
-	f := New(2)
+// fragmented returns the state after transaction 1 allocated
+// 2*freeEntries+2 pages and freed every other one: freeEntries extents
+// that cannot coalesce. live is the last page, still in use.
+func fragmented(freeEntries int) (f *Freelist, live page.ID) {
+	f = New(2)
 	f.Begin(1)
-	// Every other page free: freeEntries extents that cannot coalesce.
 	ids := make([]page.ID, 0, 2*freeEntries+2)
 	for i := 0; i < 2*freeEntries+2; i++ {
 		ids = append(ids, f.Allocate(1))
@@ -90,8 +92,12 @@ func benchCommit(b *testing.B, freeEntries int) {
 		f.Free(ids[i], 1, 1)
 	}
 	f.Commit()
+	return f, ids[len(ids)-1]
+}
+
+func benchCommit(b *testing.B, freeEntries int) {
+	f, live := fragmented(freeEntries)
 	tx := page.TxID(2)
-	live := ids[len(ids)-1]
 	d := newDisk(4096)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -121,19 +127,10 @@ func BenchmarkCommitHugeFreelist(b *testing.B)  { benchCommit(b, 1_000_000) }
 // extents that cannot coalesce, persisted by one-page commits until two
 // sweeps have gone through it: what opening such a file reads and builds.
 func BenchmarkLoadHugeFreelist(b *testing.B) {
-	const freeEntries = 1_000_000
-	f := New(2)
-	f.Begin(1)
-	ids := make([]page.ID, 0, 2*freeEntries+2)
-	for i := 0; i < 2*freeEntries+2; i++ {
-		ids = append(ids, f.Allocate(1))
-	}
-	for i := 0; i < 2*freeEntries; i += 2 {
-		f.Free(ids[i], 1, 1)
-	}
+	f, live := fragmented(1_000_000)
 	runs := map[page.ID][]byte{} // every run written, by first page
 	var head page.Ref
-	live, tx := ids[len(ids)-1], page.TxID(2)
+	tx := page.TxID(2)
 	for sweeps := 0; sweeps < 2; tx++ {
 		f.Release([]page.TxID{tx - 1})
 		f.Begin(tx)
