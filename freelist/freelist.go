@@ -409,9 +409,11 @@ func (f *Freelist) Release(retained []page.TxID) {
 		from = min(from, i)
 		f.retained = append(f.retained[:0], retained...)
 	}
+	var ids []page.ID
 	for _, g := range f.groups[from:] {
-		f.releaseGroup(g, retained)
+		ids = f.releaseGroup(g, retained, ids)
 	}
+	f.moveToFree(ids)
 	f.dropEmptyGroups(from)
 	f.dirtyFrom = len(f.groups)
 }
@@ -443,8 +445,9 @@ func firstChange(a, b []page.TxID) (page.TxID, bool) {
 	}
 }
 
-// releaseGroup frees the entries of g that no retained txid can see.
-func (f *Freelist) releaseGroup(g *group, retained []page.TxID) {
+// releaseGroup takes out of g the entries that no retained txid can see
+// and appends their ids to ids.
+func (f *Freelist) releaseGroup(g *group, retained []page.TxID, ids []page.ID) []page.ID {
 	f.evals++
 	if !g.sorted {
 		slices.SortFunc(g.items, func(a, b groupItem) int { return cmpTx(a.born, b.born) })
@@ -456,12 +459,66 @@ func (f *Freelist) releaseGroup(g *group, retained []page.TxID) {
 	for len(g.items) > 0 {
 		it := g.items[len(g.items)-1]
 		if i > 0 && it.born <= retained[i-1] {
-			return
+			break
 		}
 		g.items = g.items[:len(g.items)-1]
-		if e, ok := f.deletePending(it.id); ok {
+		ids = append(ids, it.id)
+	}
+	return ids
+}
+
+// moveToFree moves the pending entries with these ids to the free set.
+// A few move one by one; many (a large delete released at the next
+// transaction or at open) are merged in one ordered pass that rebuilds
+// both trees along their right edges, O(entries) instead of a search,
+// delete and insert per entry. Both ways give the same coalesced state.
+func (f *Freelist) moveToFree(ids []page.ID) {
+	if !mergeMoves(len(ids), f.free.len()+f.pending.len()) {
+		f.moveEach(ids)
+	} else {
+		f.moveMerged(ids)
+	}
+}
+
+// mergeMoves says whether moving this many of so many entries is done in
+// one merged pass. Tests replace it to compare the two ways.
+var mergeMoves = func(moves, entries int) bool { return moves >= 64 && 16*moves >= entries }
+
+func (f *Freelist) moveEach(ids []page.ID) {
+	for _, id := range ids {
+		if e, ok := f.deletePending(id); ok {
 			f.addFree(e.ID, e.Span)
 		}
+	}
+}
+
+func (f *Freelist) moveMerged(ids []page.ID) {
+	slices.Sort(ids)
+	oldPending, oldFree := f.pending, f.free
+	f.pending, f.free = tree{}, tree{}
+	f.pendingPages, f.freePages = 0, 0
+	var moved []Entry
+	oldPending.ascend(func(e Entry) bool {
+		for len(ids) > 0 && ids[0] < e.ID {
+			ids = ids[1:]
+		}
+		if len(ids) > 0 && ids[0] == e.ID {
+			moved = append(moved, e)
+		} else {
+			f.addPending(e)
+		}
+		return true
+	})
+	oldFree.ascend(func(e Entry) bool {
+		for len(moved) > 0 && moved[0].ID < e.ID {
+			f.addFree(moved[0].ID, moved[0].Span)
+			moved = moved[1:]
+		}
+		f.addFree(e.ID, e.Span)
+		return true
+	})
+	for _, e := range moved {
+		f.addFree(e.ID, e.Span)
 	}
 }
 

@@ -600,3 +600,56 @@ func TestFormat1CheckpointBase(t *testing.T) {
 		t.Fatal("the first sweep never completed")
 	}
 }
+
+// TestMoveMergedMatchesMoveEach runs the same random transactions (runs
+// allocated, freed, released under random readers) with releases moved
+// one by one and in merged passes: after every Release the states must be
+// equal and valid.
+func TestMoveMergedMatchesMoveEach(t *testing.T) {
+	defer func(old func(int, int) bool) { mergeMoves = old }(mergeMoves)
+	type run struct {
+		id   page.ID
+		span int
+		born page.TxID
+	}
+	for seed := uint64(0); seed < 30; seed++ {
+		var states [2][][]Entry
+		for mode := range 2 {
+			mergeMoves = func(int, int) bool { return mode == 1 }
+			rng := rand.New(rand.NewPCG(seed, 5))
+			f := New(2)
+			var live []run
+			for tx := page.TxID(1); tx <= 25; tx++ {
+				f.Begin(tx)
+				retained := []page.TxID{tx - 1}
+				for r := page.TxID(1); r+1 < tx; r++ {
+					if rng.IntN(4) == 0 {
+						retained = append(retained, r)
+					}
+				}
+				f.Release(retained)
+				mustVerify(t, f)
+				states[mode] = append(states[mode], entriesOf(f))
+				keep := live[:0]
+				for _, r := range live {
+					if rng.IntN(3) == 0 {
+						f.Free(r.id, r.span, r.born)
+					} else {
+						keep = append(keep, r)
+					}
+				}
+				live = keep
+				for range 20 + rng.IntN(60) {
+					span := 1 + rng.IntN(3)
+					live = append(live, run{f.Allocate(span), span, tx})
+				}
+				f.Commit()
+			}
+		}
+		for i := range states[0] {
+			if !slices.Equal(states[0][i], states[1][i]) {
+				t.Fatalf("seed %d, tx %d: releasing one by one and merged give different states", seed, i+1)
+			}
+		}
+	}
+}
