@@ -172,6 +172,7 @@ func (db *DB) load() error {
 			continue
 		}
 		db.ps, db.meta, db.fl = m.PageSize, *m, fl
+		fl.Buffer = getBuffer
 		mp := db.p.Acquire()
 		err = db.loadSnapshots(&store{db: db, m: mp, ps: m.PageSize, hwm: m.HWM}, m.Snapshots)
 		mp.Release()

@@ -99,8 +99,11 @@ func (s *store) Write(id page.ID, run []byte) { s.dirty[id] = run }
 // rewrites a thousand pages, or writes ten 100 KiB values, would otherwise
 // allocate, zero and later collect as much memory. The contents are
 // undefined; the capacity is the class's, a power of two.
-func (s *store) Buffer(span int) []byte {
-	n := span * s.ps
+func (s *store) Buffer(span int) []byte { return getBuffer(span * s.ps) }
+
+// getBuffer returns an n-byte buffer with undefined contents, from
+// runBuffers when one of its size class is there.
+func getBuffer(n int) []byte {
 	c := bufClass(n)
 	if c >= len(runBuffers) {
 		return make([]byte, n)
@@ -128,13 +131,18 @@ func bufClass(n int) int { return bits.Len(uint(n - 1)) }
 // is not a power of two) are left to the collector.
 func recycleRuns(dirty map[page.ID][]byte) {
 	for _, b := range dirty {
-		c := cap(b)
-		if c&(c-1) != 0 || bufClass(c) >= len(runBuffers) {
-			continue
-		}
-		b = b[:c]
-		runBuffers[bufClass(c)].Put(&b)
+		putBuffer(b)
 	}
+}
+
+// putBuffer gives b, which nothing refers to any more, to runBuffers.
+func putBuffer(b []byte) {
+	c := cap(b)
+	if c&(c-1) != 0 || bufClass(c) >= len(runBuffers) {
+		return
+	}
+	b = b[:c]
+	runBuffers[bufClass(c)].Put(&b)
 }
 
 // walkerFor returns the one tree walker configured for s.

@@ -254,10 +254,13 @@ func (db *DB) writeCommit(m meta.Meta, dirty map[page.ID][]byte) error {
 			return err
 		}
 	}
-	mp := make([]byte, db.ps)
+	mp := getBuffer(db.ps)
+	clear(mp)
 	m.Encode(mp)
 	slot := meta.Slot(m.TxID)
-	if err := db.p.WritePages([]pager.Run{{Off: int64(slot) * ps, Bufs: [][]byte{mp}}}); err != nil {
+	err := db.p.WritePages([]pager.Run{{Off: int64(slot) * ps, Bufs: [][]byte{mp}}})
+	putBuffer(mp) // written: the kernel has its copy
+	if err != nil {
 		return db.fail(err)
 	}
 	if db.opts.Durability != NoSync {

@@ -386,7 +386,7 @@ func (t *Tree) spill(n *node) ([]inode, error) { return t.spillTo(n, nil) }
 func (t *Tree) spillTo(n *node, dst []inode) ([]inode, error) {
 	ps := t.s.PageSize()
 	if !n.leaf {
-		out := make([]inode, 0, len(n.inodes)+2)
+		out := t.inodeSlice(0, len(n.inodes)+2)
 		for i := range n.inodes {
 			if c := n.inodes[i].child; c != nil {
 				var err error

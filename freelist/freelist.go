@@ -83,6 +83,10 @@ type link struct {
 // Freelist is the free-space state of one file. It is owned by the single
 // writer and is not safe for concurrent use.
 type Freelist struct {
+	// Buffer, if set, is where Persist gets the buffer of its run: n
+	// bytes, contents undefined (a pool of recycled buffers). nil: make.
+	Buffer func(n int) []byte
+
 	hwm          page.ID
 	free         tree // coalesced free extents, Born = Freed = 0
 	pending      tree // pending versions, never coalesced

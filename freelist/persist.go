@@ -105,7 +105,13 @@ func (f *Freelist) Persist(pageSize int, alloc func(span int) page.ID) ([][]byte
 	if err != nil {
 		return nil, page.Ref{}, err
 	}
-	run := make([]byte, span*uint64(pageSize))
+	var run []byte
+	if n := int(span) * pageSize; f.Buffer != nil {
+		run = f.Buffer(n)
+		clear(run)
+	} else {
+		run = make([]byte, n)
+	}
 	page.PutHeader(run, page.Header{ID: id, TxID: f.txid, Type: page.TypeFreeSweep, Span: uint32(span)})
 	b := run[page.HeaderSize:]
 	page.PutRef(b[offPrev:], f.head())
