@@ -27,8 +27,10 @@ var benchCmd = &cobra.Command{
 	Long: `bench runs cowfile's benchmark workloads on fresh files in a temporary
 directory (under --dir, so put it on the disk you care about) and prints a
 table: operations per second, MB/s, p50 and p99 latency, file size against
-the bytes stored, and the disk's floor — one 4 KiB write plus fdatasync —
-to read commit latency against.
+the bytes stored, and the disk's floors to read commit latency against:
+one 4 KiB write plus fdatasync, and the shapes of a commit — a 12 KiB run
+and a 4 KiB meta with one fdatasync (as cowfile commits) or with an
+fdatasync after each (as bbolt and LMDB commit).
 
 Workloads: bulk load of sequential keys (10k per commit), random inserts
 (1k per commit), single-key durable commits, random point reads with one

@@ -96,11 +96,13 @@ func (rn *Runner) runOnce(order []Engine) (out []Result, err error) {
 		return nil
 	}
 
-	r, err := floor(dir, c.FloorWrites)
-	if err != nil {
-		return out, fmt.Errorf("floor: %w", err)
+	for _, fl := range floors {
+		r, err := floor(dir, fl.id, fl.steps, c.FloorWrites)
+		if err != nil {
+			return out, fmt.Errorf("floor: %w", err)
+		}
+		add(r)
 	}
-	add(r)
 
 	// The loaded stores stay open through the read, scan and delete
 	// workloads.

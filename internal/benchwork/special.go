@@ -9,11 +9,38 @@ import (
 	"github.com/cowfile/cowfile"
 )
 
-// floor measures one 4 KiB overwrite plus fdatasync of a file on the same
-// disk: the least a durable commit can cost. The file is written and
-// synced in full first, so the timed writes overwrite allocated blocks
-// (as commits that reuse free pages do).
-func floor(dir string, n int) (Result, error) {
+// A floor is a pattern of writes and fdatasyncs timed on a plain file of
+// the same disk: the least a durable commit of that shape can cost. The
+// file is written and synced in full first, so the timed writes overwrite
+// allocated blocks (as commits that reuse free pages do).
+var floors = []struct {
+	id    string
+	steps []floorStep
+}{
+	{WFloor, []floorStep{dataWrite(4096), datasyncStep}},
+	// One-sync commit (cowfile): a 3-page run, the meta, one sync.
+	{WFloorCommit1, []floorStep{dataWrite(3 * 4096), metaWrite, datasyncStep}},
+	// Two-sync commit (bbolt, LMDB): the run, a sync, the meta, a sync.
+	{WFloorCommit2, []floorStep{dataWrite(3 * 4096), datasyncStep, metaWrite, datasyncStep}},
+}
+
+// floorStep writes bytes to the data area (rotating over its slots) or to
+// the meta pages (alternating between the first two), or with 0 bytes
+// calls fdatasync.
+type floorStep struct {
+	bytes  int
+	toMeta bool
+}
+
+func dataWrite(n int) floorStep { return floorStep{bytes: n} }
+
+var (
+	metaWrite    = floorStep{bytes: 4096, toMeta: true}
+	datasyncStep = floorStep{}
+)
+
+// floor times n repetitions of the steps.
+func floor(dir, id string, steps []floorStep, n int) (Result, error) {
 	path := filepath.Join(dir, "floor")
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -21,27 +48,38 @@ func floor(dir string, n int) (Result, error) {
 	}
 	defer os.Remove(path)
 	defer f.Close()
-	const slots = 256
-	buf := make([]byte, 4096)
-	if _, err := f.WriteAt(make([]byte, slots*len(buf)), 0); err != nil {
+	const slots, slot = 256, 4 * 4096
+	if _, err := f.WriteAt(make([]byte, 2*4096+slots*slot), 0); err != nil {
 		return Result{}, err
 	}
 	if err := f.Sync(); err != nil {
 		return Result{}, err
 	}
+	buf := make([]byte, slot)
+	var written int64
 	t := startTiming(n)
 	for i := 0; i < n; i++ {
 		buf[0] = byte(i)
 		t0 := time.Now()
-		if _, err := f.WriteAt(buf, int64(i%slots)*int64(len(buf))); err != nil {
-			return Result{}, err
-		}
-		if err := datasync(f); err != nil {
-			return Result{}, err
+		for _, st := range steps {
+			off := 2*4096 + int64(i%slots)*slot
+			switch {
+			case st.bytes == 0:
+				if err := datasync(f); err != nil {
+					return Result{}, err
+				}
+				continue
+			case st.toMeta:
+				off = int64(i%2) * 4096
+			}
+			if _, err := f.WriteAt(buf[:st.bytes], off); err != nil {
+				return Result{}, err
+			}
+			written += int64(st.bytes)
 		}
 		t.lat = append(t.lat, time.Since(t0))
 	}
-	return t.result(WFloor, "disk", "write", "write", int64(n), int64(n)*4096), nil
+	return t.result(id, "disk", "write", "write", int64(n), written), nil
 }
 
 // Free-list workload (cowfile only). It builds a file whose free space is

@@ -23,7 +23,7 @@ type Config struct {
 	Large       int // large values written, then read
 	LargeSize   int // bytes per large value
 	LargeBatch  int // large values per write transaction
-	FloorWrites int // 4 KiB write+fdatasync samples
+	FloorWrites int // samples of each floor (4 KiB write+fdatasync, and the commit patterns)
 	FreeEntries int // free-list workload: free pages to build (0 skips it; cowfile only)
 }
 
@@ -60,6 +60,8 @@ func Quick() Config {
 // Workload ids, in the order of the report.
 const (
 	WFloor           = "floor"
+	WFloorCommit1    = "floor-commit-1sync"
+	WFloorCommit2    = "floor-commit-2sync"
 	WBulkLoad        = "bulk-load"
 	WInsertRand      = "insert-rand"
 	WCommit          = "commit-1"
@@ -86,6 +88,10 @@ func (c Config) Describe(w string) string {
 	switch w {
 	case WFloor:
 		return "4 KiB write + fdatasync (the disk's floor)"
+	case WFloorCommit1:
+		return "12 KiB + 4 KiB writes + 1 fdatasync (floor of a one-sync commit)"
+	case WFloorCommit2:
+		return "12 KiB write, fdatasync, 4 KiB write, fdatasync (floor of a two-sync commit)"
 	case WBulkLoad:
 		return fmt.Sprintf("bulk load, %s sequential keys, %s/txn", count(c.Keys), count(c.LoadBatch))
 	case WInsertRand:
