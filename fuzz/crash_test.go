@@ -129,6 +129,18 @@ func longSlices() []crashSlice {
 	return out
 }
 
+// resumeFrom is COWFILE_FROM: in long runs, how many workloads of each
+// slice to skip, so that a stopped run continues where its last progress
+// line says it was ("k of N workloads done": COWFILE_FROM=k). Each
+// workload runs exactly as it would in the whole run.
+func resumeFrom() int {
+	n, err := strconv.Atoi(os.Getenv("COWFILE_FROM"))
+	if err != nil || n < 0 || !longRun() {
+		return 0
+	}
+	return n
+}
+
 // envListHas reports whether the comma-separated list in env holds v (an
 // unset variable holds everything).
 func envListHas(env string, v int) bool {
@@ -161,7 +173,11 @@ func TestCrash(t *testing.T) {
 	for _, sl := range slices {
 		t.Run(fmt.Sprintf("ps%d-%s", sl.ps, sl.mode), func(t *testing.T) {
 			t.Parallel()
+			from := resumeFrom()
 			for wi, ops := range sl.workloads {
+				if wi < from {
+					continue
+				}
 				crashWorkload(t, ob, c, sl.ps, sl.mode, lv, ops, wi, failures)
 				c.progress(t, fmt.Sprintf("%d of %d workloads done, last %s", wi+1, len(sl.workloads), workloadString(ops)))
 				if failures.Load() > 50 {
