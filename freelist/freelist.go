@@ -361,11 +361,7 @@ func (f *Freelist) removeFree(id page.ID, span uint32) bool {
 }
 
 func (f *Freelist) addPending(e Entry) {
-	if l, ok := f.pending.last(); !ok || l.ID < e.ID {
-		f.pending.push(e)
-	} else {
-		f.pending.insert(e)
-	}
+	f.pending.insert(e)
 	f.pendingPages += int(e.Span)
 }
 

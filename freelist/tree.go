@@ -115,10 +115,13 @@ func (n *node) search(id page.ID) (int, bool) {
 
 func (t *tree) len() int { return t.n }
 
-// insert adds e. The caller guarantees that no entry has the same ID.
+// insert adds e. The caller guarantees that no entry has the same ID. An
+// entry above every other one (a load adds them in order) is pushed along
+// the right edge, without a search.
 func (t *tree) insert(e Entry) {
-	if t.root == nil {
-		t.root = newLeaf()
+	if l, ok := t.last(); !ok || l.ID < e.ID {
+		t.push(e)
+		return
 	}
 	t.grow(t.root.insert(e))
 	t.n++
