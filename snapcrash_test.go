@@ -21,14 +21,16 @@ import (
 
 type recEvent struct {
 	sync bool
+	hint bool // a writeback hint over [off, off+size)
 	off  int64
-	data []byte // nil with size >= 0: a truncate
+	data []byte // nil with size >= 0 (and not a hint): a truncate
 	size int64
 }
 
 type recordFS struct {
-	mu     sync.Mutex
-	events []recEvent
+	mu      sync.Mutex
+	events  []recEvent
+	hintErr error // returned by every writeback hint when set
 }
 
 func (r *recordFS) add(e recEvent) {
@@ -78,6 +80,20 @@ func (f *recordFile) Truncate(size int64) error {
 	return f.File.Truncate(size)
 }
 
+func (f *recordFile) StartWriteback(off, n int64) error {
+	f.r.add(recEvent{hint: true, off: off, size: n})
+	f.r.mu.Lock()
+	err := f.r.hintErr
+	f.r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if ws, ok := f.File.(pager.WritebackStarter); ok {
+		return ws.StartWriteback(off, n)
+	}
+	return nil
+}
+
 func (f *recordFile) Sync() error {
 	err := f.File.Sync()
 	if err == nil {
@@ -90,7 +106,7 @@ func (f *recordFile) Sync() error {
 func applyEvents(img []byte, evs []recEvent) []byte {
 	for _, e := range evs {
 		switch {
-		case e.sync:
+		case e.sync, e.hint:
 		case e.data == nil:
 			if int64(len(img)) > e.size {
 				img = img[:e.size]

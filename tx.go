@@ -183,7 +183,10 @@ func (tx *Tx) commit() error {
 	}
 	m := tx.meta
 	m.TxID, m.Root, m.Freelist, m.Snapshots, m.HWM, m.Flags = s.tx, root, head, snaps, db.fl.HWM(), 0
-	if err := db.writeCommit(m, s.dirty); err != nil {
+	if s.writeErr != nil {
+		return db.fail(s.writeErr)
+	}
+	if err := db.writeCommit(m, s.dirty, s.written); err != nil {
 		return err
 	}
 	db.fl.Commit()
@@ -196,57 +199,18 @@ func (tx *Tx) commit() error {
 	return nil
 }
 
-// writeCommit writes a commit's pages and its meta, with the syncs the
-// durability mode asks for. Any failure is sticky.
-func (db *DB) writeCommit(m meta.Meta, dirty map[page.ID][]byte) error {
+// writeCommit writes a commit's pages (those not written early) and its
+// meta, with the syncs the durability mode asks for. Any failure is sticky.
+func (db *DB) writeCommit(m meta.Meta, dirty map[page.ID][]byte, written map[page.ID]bool) error {
 	ps := int64(db.ps)
-	if end := int64(m.HWM) * ps; end > db.p.Size() {
-		if err := db.p.Grow(end); err != nil {
-			return db.fail(err)
-		}
-	}
-	if db.wipeSlot {
-		// After a fallback the slot this meta goes to may still hold a
-		// dropped commit's meta, torn or whole, whose pages carry a txid a
-		// new commit could reuse (with identical bytes) or whose missing
-		// sector a new write could restore. Make the slot durably empty
-		// before writing a single page, so that commit can never return.
-		wipe := make([]byte, db.ps)
-		meta.Wipe(wipe)
-		run := pager.Run{Off: int64(meta.Slot(m.TxID)) * ps, Bufs: [][]byte{wipe}}
-		if err := db.p.WritePages([]pager.Run{run}); err != nil {
-			return db.fail(err)
-		}
-		if db.opts.Durability != NoSync {
-			if err := db.sync(); err != nil {
-				return err
-			}
-		}
-		db.wipeSlot = false
-	}
-	db.verified.grow(m.HWM)
-	ids := make([]page.ID, 0, len(dirty))
+	ids := make([]page.ID, 0, len(dirty)-len(written))
 	for id := range dirty {
-		ids = append(ids, id)
-		db.verified.clear(id)
+		if !written[id] {
+			ids = append(ids, id)
+		}
 	}
 	slices.Sort(ids)
-	// Coalesce contiguous pages into runs, one pwritev each. end is where
-	// the last run ends: summing its buffers for every page would make a
-	// run of k pages cost O(k²).
-	var runs []pager.Run
-	var end int64
-	for _, id := range ids {
-		run := dirty[id]
-		off := int64(id) * ps
-		if n := len(runs); n > 0 && end == off {
-			runs[n-1].Bufs = append(runs[n-1].Bufs, run)
-		} else {
-			runs = append(runs, pager.Run{Off: off, Bufs: [][]byte{run}})
-		}
-		end = off + int64(len(run))
-	}
-	if err := db.p.WritePages(runs); err != nil {
+	if err := db.writePages(m.TxID, m.HWM, ids, dirty); err != nil {
 		return db.fail(err)
 	}
 	if db.opts.Durability == SyncMeta {
@@ -268,11 +232,77 @@ func (db *DB) writeCommit(m meta.Meta, dirty map[page.ID][]byte) error {
 			return err
 		}
 	}
-	for _, id := range ids {
+	for id := range dirty {
 		db.verified.add(id) // we wrote them: their checksums hold
 	}
 	recycleRuns(dirty)
 	return nil
+}
+
+// wipeMetaSlot makes the slot tx's meta goes to durably empty, once after
+// a fallback, before the first page of the commit is written (early or
+// not): the slot may still hold a dropped commit's meta, torn or whole,
+// whose pages carry a txid a new commit could reuse (with identical
+// bytes) or whose missing sector a new write could restore. Wiping it
+// first means that commit can never return.
+func (db *DB) wipeMetaSlot(tx page.TxID) error {
+	if !db.wipeSlot {
+		return nil
+	}
+	wipe := make([]byte, db.ps)
+	meta.Wipe(wipe)
+	run := pager.Run{Off: int64(meta.Slot(tx)) * int64(db.ps), Bufs: [][]byte{wipe}}
+	if err := db.p.WritePages([]pager.Run{run}); err != nil {
+		return err
+	}
+	if db.opts.Durability != NoSync {
+		db.syncs.Add(1)
+		if err := db.p.Sync(); err != nil {
+			return err
+		}
+	}
+	db.wipeSlot = false
+	return nil
+}
+
+// grow makes the file hold hwm pages (Pager.Grow's policy applies).
+func (db *DB) grow(hwm page.ID) error {
+	if end := int64(hwm) * int64(db.ps); end > db.p.Size() {
+		return db.p.Grow(end)
+	}
+	return nil
+}
+
+// writePages writes the pages ids (sorted, distinct) of dirty for
+// transaction tx, contiguous pages coalesced into runs of one pwritev
+// each, in a file grown to hold hwm pages. It first wipes the meta slot
+// if it must (wipeMetaSlot), and forgets that the pages were verified:
+// their old contents are gone.
+func (db *DB) writePages(tx page.TxID, hwm page.ID, ids []page.ID, dirty map[page.ID][]byte) error {
+	if err := db.grow(hwm); err != nil {
+		return err
+	}
+	if err := db.wipeMetaSlot(tx); err != nil {
+		return err
+	}
+	db.verified.grow(hwm)
+	ps := int64(db.ps)
+	// end is where the last run ends: summing its buffers for every page
+	// would make a run of k pages cost O(k²).
+	var runs []pager.Run
+	var end int64
+	for _, id := range ids {
+		db.verified.clear(id)
+		run := dirty[id]
+		off := int64(id) * ps
+		if n := len(runs); n > 0 && end == off {
+			runs[n-1].Bufs = append(runs[n-1].Bufs, run)
+		} else {
+			runs = append(runs, pager.Run{Off: off, Bufs: [][]byte{run}})
+		}
+		end = off + int64(len(run))
+	}
+	return db.p.WritePages(runs)
 }
 
 func (db *DB) sync() error {

@@ -11,22 +11,7 @@ import (
 // write) and keeps the file less fragmented. File systems without
 // fallocate get ftruncate, which yields the same size as a sparse file.
 func (o *osFile) Allocate(off, n int64) error {
-	rc, err := o.f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var aerr error
-	cerr := rc.Control(func(fd uintptr) {
-		for {
-			aerr = unix.Fallocate(int(fd), 0, off, n)
-			if aerr != unix.EINTR {
-				return
-			}
-		}
-	})
-	if cerr != nil {
-		return cerr
-	}
+	aerr := onFd(o.f, func(fd int) error { return unix.Fallocate(fd, 0, off, n) })
 	switch aerr {
 	case nil:
 		return nil

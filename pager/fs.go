@@ -47,6 +47,14 @@ type Allocator interface {
 	Allocate(off, n int64) error
 }
 
+// WritebackStarter is optionally implemented by a File that can start
+// writing a range of the file back to the disk without waiting for it
+// (sync_file_range with SYNC_FILE_RANGE_WRITE on linux). The pager uses it
+// in StartWriteback; a File without it simply gets no hint.
+type WritebackStarter interface {
+	StartWriteback(off, n int64) error
+}
+
 // OSFS is the real file system.
 var OSFS FS = osFS{}
 

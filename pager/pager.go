@@ -335,6 +335,28 @@ type Run struct {
 	Bufs [][]byte
 }
 
+// StartWriteback asks the kernel to begin writing [off, off+n) back to the
+// disk now, without waiting, where the File supports it (WritebackStarter).
+// It is a hint, not a sync: nothing becomes durable before Sync. A commit
+// that writes megabytes calls it as it goes, so the disk works while the
+// commit encodes the rest, and the final Sync waits for less. An error
+// means the file could not be written back and is returned as such.
+func (p *Pager) StartWriteback(off, n int64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.writable(); err != nil {
+		return err
+	}
+	ws, ok := p.f.(WritebackStarter)
+	if !ok || n <= 0 {
+		return nil
+	}
+	if err := ws.StartWriteback(off, n); err != nil {
+		return fmt.Errorf("cowfile: %s: start writeback of %d bytes at offset %d: %w", p.path, n, off, err)
+	}
+	return nil
+}
+
 // Sync makes everything written so far durable (see File.Sync).
 func (p *Pager) Sync() error {
 	p.mu.Lock()

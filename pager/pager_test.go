@@ -659,10 +659,11 @@ func TestClose(t *testing.T) {
 	m.Retain().Release()
 	m.Release()
 	for name, err := range map[string]error{
-		"WritePages": p.WritePages([]Run{{Off: 0, Bufs: [][]byte{{1}}}}),
-		"Grow":       p.Grow(1 << 20),
-		"Truncate":   p.Truncate(1),
-		"Sync":       p.Sync(),
+		"WritePages":     p.WritePages([]Run{{Off: 0, Bufs: [][]byte{{1}}}}),
+		"Grow":           p.Grow(1 << 20),
+		"Truncate":       p.Truncate(1),
+		"Sync":           p.Sync(),
+		"StartWriteback": p.StartWriteback(0, 4096),
 	} {
 		if !errors.Is(err, ErrClosed) {
 			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
@@ -675,6 +676,46 @@ func TestClose(t *testing.T) {
 	}
 	q.Close()
 }
+
+// StartWriteback is a hint: on the real file system it succeeds over
+// written pages (the data stays as written), and a File without it is
+// simply not hinted.
+func TestStartWriteback(t *testing.T) {
+	const ps = 4096
+	p, _ := openNew(t, image(2*ps, 30), Options{})
+	page := image(ps, 31)
+	if err := p.WritePages([]Run{{Off: 2 * ps, Bufs: [][]byte{page}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.StartWriteback(2*ps, ps); err != nil {
+		t.Fatalf("StartWriteback: %v", err)
+	}
+	if got := readAll(t, p, 2*ps, ps); !bytes.Equal(got, page) {
+		t.Error("page changed by the hint")
+	}
+	if _, ok := p.f.(WritebackStarter); !ok && runtime.GOOS == "linux" {
+		t.Error("the linux file does not start writeback")
+	}
+
+	q, _ := openNew(t, image(2*ps, 32), Options{FS: plainFS{}})
+	if _, ok := q.f.(WritebackStarter); ok {
+		t.Fatal("plainFS file has StartWriteback")
+	}
+	if err := q.StartWriteback(0, ps); err != nil {
+		t.Fatalf("StartWriteback without support: %v", err)
+	}
+}
+
+// plainFS hides every optional method of the real files.
+type plainFS struct{}
+
+func (plainFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	f, err := OSFS.OpenFile(name, flag, perm)
+	return struct{ File }{f}, err
+}
+func (plainFS) Rename(a, b string) error { return OSFS.Rename(a, b) }
+func (plainFS) Remove(name string) error { return OSFS.Remove(name) }
+func (plainFS) SyncDir(dir string) error { return OSFS.SyncDir(dir) }
 
 func TestRetainRelease(t *testing.T) {
 	img := image(4096, 23)
