@@ -1,6 +1,7 @@
 package cowfile
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"syscall"
@@ -53,20 +54,25 @@ func TestLargeCommitWritesEarly(t *testing.T) {
 			fs.mu.Unlock()
 			ps := int64(db.ps)
 
+			// Every page written before a hint lies in the range of the
+			// first hint after it; only the last batch, the meta and the
+			// syncs come after the last hint.
 			hints, metaAt, syncs := 0, -1, 0
+			var since []recEvent // page writes since the last hint
 			for i, e := range evs {
 				switch {
 				case e.hint:
 					hints++
-					// The hint covers the batch written just before it.
-					if i == 0 || evs[i-1].data == nil {
-						t.Fatalf("hint %d does not follow a write", i)
+					if len(since) == 0 {
+						t.Fatalf("hint %d follows no write", i)
 					}
-					w := evs[i-1]
-					if w.off < e.off || w.off+int64(len(w.data)) > e.off+e.size {
-						t.Fatalf("hint [%d, +%d) does not cover the write before it [%d, +%d)",
-							e.off, e.size, w.off, len(w.data))
+					for _, w := range since {
+						if w.off < e.off || w.off+int64(len(w.data)) > e.off+e.size {
+							t.Fatalf("hint [%d, +%d) does not cover the write [%d, +%d) before it",
+								e.off, e.size, w.off, len(w.data))
+						}
 					}
+					since = since[:0]
 				case e.sync:
 					syncs++
 				case e.data != nil && e.off < 2*ps:
@@ -74,6 +80,8 @@ func TestLargeCommitWritesEarly(t *testing.T) {
 						t.Fatalf("two meta writes, events %d and %d", metaAt, i)
 					}
 					metaAt = i
+				case e.data != nil:
+					since = append(since, e)
 				}
 			}
 			if metaAt < 0 {
@@ -164,5 +172,77 @@ func TestEarlyWriteErrorsAreSticky(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// A commit of large values writes one long run; it is cut into batches
+// only at offsets that are multiples of writebackPages pages (or where a
+// run ends), each batch hinted but the last, and reads back whole.
+func TestLongRunsCutAtAlignedOffsets(t *testing.T) {
+	fs := &recordFS{}
+	path := tempPath(t)
+	db := mustOpen(t, path, &Options{FS: fs})
+	value := func(i int) []byte {
+		v := make([]byte, 100<<10)
+		for j := range v {
+			v[j] = byte(i*31 + j/4096)
+		}
+		return v
+	}
+	from := fs.count()
+	err := db.Update(func(tx *Tx) error {
+		b, err := tx.CreateBucket([]byte("v"))
+		if err != nil {
+			return err
+		}
+		for i := 0; i < 10; i++ {
+			if err := b.Put([]byte{byte(i)}, value(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs.mu.Lock()
+	evs := append([]recEvent(nil), fs.events[from:]...)
+	fs.mu.Unlock()
+	ps := int64(db.ps)
+	align := int64(writebackPages) * ps
+	var writes []recEvent
+	hints := 0
+	for _, e := range evs {
+		switch {
+		case e.hint:
+			hints++
+		case e.data != nil && e.off >= 2*ps:
+			writes = append(writes, e)
+		}
+	}
+	cuts := 0
+	for i, w := range writes[:len(writes)-1] {
+		end := w.off + int64(len(w.data))
+		if writes[i+1].off == end { // the run goes on in the next write
+			cuts++
+			if end%align != 0 {
+				t.Fatalf("a run cut at offset %d, not a multiple of %d", end, align)
+			}
+		}
+	}
+	// 1 MB of values: at least three cuts and hints at 256 KiB.
+	if cuts < 3 || hints < 3 {
+		t.Fatalf("%d cuts, %d hints in %d writes", cuts, hints, len(writes))
+	}
+	db.Close()
+	db = mustOpen(t, path, nil)
+	defer db.Close()
+	for i := 0; i < 10; i++ {
+		if got := get(t, db, "v", string([]byte{byte(i)})); !bytes.Equal(got, value(i)) {
+			t.Fatalf("value %d differs after reopen", i)
+		}
+	}
+	if err := db.View(func(tx *Tx) error { return tx.Check() }); err != nil {
+		t.Fatal(err)
 	}
 }

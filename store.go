@@ -108,26 +108,21 @@ func (s *store) Write(id page.ID, run []byte) {
 		return // a large value's run: written at the end (see writeEarly)
 	}
 	s.unwritten = append(s.unwritten, id)
-	if len(s.unwritten) >= earlyWritePages && s.db.opts.Durability != NoSync {
+	if len(s.unwritten) >= writebackPages && s.db.opts.Durability != NoSync {
 		s.writeEarly()
 	}
 }
 
-// earlyWritePages is how many tree pages a commit collects before it
-// writes them to the file ahead of the rest (writeEarly): 256 KiB at 4 KiB
-// pages.
-const earlyWritePages = 64
-
 // writeEarly writes the tree pages Write collected to the file before the
-// commit is complete, and starts their writeback: a commit of a thousand
-// pages then has the disk writing while it encodes the rest, and its sync
-// waits for less. NoSync commits, which never wait for the disk, skip it.
+// commit is complete, and starts their writeback (writePages, writeRuns):
+// a commit of a thousand pages then has the disk writing while it encodes
+// the rest, and its sync waits for less. NoSync commits, which never wait
+// for the disk, skip it.
 //
-// Large values' runs are left to the end of the commit: written in pieces
-// of a few runs, a megabyte of them comes back through the map 1.5× slower
-// right after the commit (the page cache holds it in smaller folios, each
-// mapped by a fault of its own), which costs more than the writeback
-// started early gains (docs/PERFORMANCE.md).
+// Large values' runs are left to the end of the commit, where writeRuns
+// cuts a long run only at aligned offsets: an early batch would end at a
+// value's end, and a megabyte of 100 KiB values written so came back
+// through the map 1.5× slower right after the commit (docs/PERFORMANCE.md).
 //
 // It is as safe as writing them at the end: every page a transaction
 // writes is free in every version a meta or a reader can reach (the
@@ -157,11 +152,6 @@ func (s *store) writeEarly() {
 	}
 	for _, id := range keep {
 		s.written[id] = true
-	}
-	ps, last := int64(s.ps), keep[len(keep)-1]
-	start, end := int64(keep[0])*ps, int64(last)*ps+int64(len(s.dirty[last]))
-	if err := s.db.p.StartWriteback(start, end-start); err != nil {
-		s.writeErr = err
 	}
 }
 
