@@ -246,3 +246,82 @@ func TestLongRunsCutAtAlignedOffsets(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Pages written early and then changed again by the same transaction (a
+// Diff writes the transaction's trees out; later puts rewrite the same
+// leaves, freeing pages born in this transaction for reuse) reach the file
+// in their final form: the commit rewrites them, and the file reads back
+// the last values.
+func TestEarlyWrittenPagesRewritten(t *testing.T) {
+	fs := &recordFS{}
+	path := tempPath(t)
+	db := mustOpen(t, path, &Options{FS: fs})
+	if err := bigCommit(db, 1000, "a"); err != nil {
+		t.Fatal(err)
+	}
+	old, err := db.Begin(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := fs.count()
+	err = db.Update(func(tx *Tx) error {
+		b := tx.Bucket([]byte("b"))
+		for i := 0; i < 3000; i++ {
+			if err := b.Put([]byte(fmt.Sprintf("k%06d", i)), bigValue(i, "b")); err != nil {
+				return err
+			}
+		}
+		changes := 0
+		if err := Diff(old, tx, func(Change) error { changes++; return nil }); err != nil {
+			return err
+		}
+		if changes != 3000 {
+			return fmt.Errorf("diff: %d changes, want 3000", changes)
+		}
+		for i := 0; i < 3000; i++ {
+			if err := b.Put([]byte(fmt.Sprintf("k%06d", i)), bigValue(i, "c")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	old.Rollback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs.mu.Lock()
+	evs := append([]recEvent(nil), fs.events[from:]...)
+	fs.mu.Unlock()
+	// Some page was written twice by this one commit: early, then again.
+	ps := int64(db.ps)
+	seen := map[int64]bool{}
+	twice := 0
+	for _, e := range evs {
+		if e.data == nil || e.off < 2*ps {
+			continue
+		}
+		for off := e.off; off < e.off+int64(len(e.data)); off += ps {
+			if seen[off] {
+				twice++
+			}
+			seen[off] = true
+		}
+	}
+	if twice == 0 {
+		t.Fatal("no page was written twice: the test did not rewrite an early page")
+	}
+	db.Close()
+	db = mustOpen(t, path, nil)
+	defer db.Close()
+	if err := db.View(func(tx *Tx) error {
+		b := tx.Bucket([]byte("b"))
+		for i := 0; i < 3000; i++ {
+			if got := b.Get([]byte(fmt.Sprintf("k%06d", i))); !bytes.Equal(got, bigValue(i, "c")) {
+				return fmt.Errorf("key %d: %.10q", i, got)
+			}
+		}
+		return tx.Check()
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
