@@ -49,9 +49,7 @@ func TestLargeCommitWritesEarly(t *testing.T) {
 			if err := bigCommit(db, 3000, "a"); err != nil {
 				t.Fatal(err)
 			}
-			fs.mu.Lock()
-			evs := append([]recEvent(nil), fs.events[from:]...)
-			fs.mu.Unlock()
+			evs := fs.since(from)
 			ps := int64(db.ps)
 
 			// Every page written before a hint lies in the range of the
@@ -205,9 +203,7 @@ func TestLongRunsCutAtAlignedOffsets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs.mu.Lock()
-	evs := append([]recEvent(nil), fs.events[from:]...)
-	fs.mu.Unlock()
+	evs := fs.since(from)
 	ps := int64(db.ps)
 	align := int64(writebackPages) * ps
 	var writes []recEvent
@@ -289,9 +285,7 @@ func TestEarlyWrittenPagesRewritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs.mu.Lock()
-	evs := append([]recEvent(nil), fs.events[from:]...)
-	fs.mu.Unlock()
+	evs := fs.since(from)
 	// Some page was written twice by this one commit: early, then again.
 	ps := int64(db.ps)
 	seen := map[int64]bool{}

@@ -39,6 +39,13 @@ func (r *recordFS) add(e recEvent) {
 	r.mu.Unlock()
 }
 
+// since returns a copy of the events from the n-th on.
+func (r *recordFS) since(n int) []recEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]recEvent(nil), r.events[n:]...)
+}
+
 func (r *recordFS) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
