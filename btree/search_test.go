@@ -53,17 +53,39 @@ func sign(c int) int {
 
 // TestSearchPages checks searchLeaf and searchBranch, and the searches of
 // the page decoded as a node, against sort.Search on encoded pages of keys
-// of mixed lengths with shared prefixes.
+// of mixed lengths with shared prefixes, and on pages of many keys of at
+// least sixteen bytes (the searches' two-word comparisons).
 func TestSearchPages(t *testing.T) {
 	const ps = 4096
 	r := rand.New(rand.NewSource(4))
-	for round := 0; round < 300; round++ {
+	for round := 0; round < 600; round++ {
 		leaf := round%2 == 0
-		set := map[string]bool{}
-		for len(set) < 1+r.Intn(60) {
-			k := make([]byte, 1+r.Intn(24))
+		// Wide rounds: keys of 16 to 20 bytes, many to a page, most
+		// compared on their first sixteen bytes as two words.
+		wide := round%4 >= 2
+		keyOf := func() []byte {
+			if !wide {
+				k := make([]byte, 1+r.Intn(26))
+				for i := range k {
+					k[i] = byte(r.Intn(3))
+				}
+				return k
+			}
+			k := make([]byte, 16+r.Intn(5))
 			for i := range k {
-				k[i] = byte(r.Intn(3))
+				k[i] = byte(r.Intn(2))
+			}
+			return k
+		}
+		count := 1 + r.Intn(60)
+		if wide {
+			count = 1 + r.Intn(80)
+		}
+		set := map[string]bool{}
+		for len(set) < count {
+			k := keyOf()
+			if !wide && len(k) > 24 {
+				k = k[:24]
 			}
 			set[string(k)] = true
 		}
@@ -86,10 +108,7 @@ func TestSearchPages(t *testing.T) {
 		}
 		n := decodeInto(p, make([]inode, len(keys)))
 		for q := 0; q < 200; q++ {
-			key := make([]byte, 1+r.Intn(26))
-			for i := range key {
-				key[i] = byte(r.Intn(3))
-			}
+			key := keyOf()
 			if q%4 == 0 {
 				key = []byte(keys[r.Intn(len(keys))])
 			}
