@@ -18,13 +18,18 @@ func bigCommit(db *DB, n int, tag string) error {
 		if err != nil {
 			return err
 		}
-		for i := 0; i < n; i++ {
-			if err := b.Put([]byte(fmt.Sprintf("k%06d", i)), bigValue(i, tag)); err != nil {
-				return err
-			}
-		}
-		return nil
+		return putBig(b, n, tag)
 	})
+}
+
+// putBig puts keys 0..n-1 with bigValue(i, tag) into b.
+func putBig(b *Bucket, n int, tag string) error {
+	for i := 0; i < n; i++ {
+		if err := b.Put([]byte(fmt.Sprintf("k%06d", i)), bigValue(i, tag)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func bigValue(i int, tag string) []byte {
@@ -243,6 +248,22 @@ func TestLongRunsCutAtAlignedOffsets(t *testing.T) {
 	}
 }
 
+// withReader opens a new DB on fs, commits n keys of bigValue(i, "a")
+// and begins a reader of that state.
+func withReader(t *testing.T, fs pager.FS, n int) (string, *DB, *Tx) {
+	t.Helper()
+	path := tempPath(t)
+	db := mustOpen(t, path, &Options{FS: fs})
+	if err := bigCommit(db, n, "a"); err != nil {
+		t.Fatal(err)
+	}
+	old, err := db.Begin(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, db, old
+}
+
 // Pages written early and then changed again by the same transaction (a
 // Diff writes the transaction's trees out; later puts rewrite the same
 // leaves, freeing pages born in this transaction for reuse) reach the file
@@ -250,22 +271,12 @@ func TestLongRunsCutAtAlignedOffsets(t *testing.T) {
 // the last values.
 func TestEarlyWrittenPagesRewritten(t *testing.T) {
 	fs := &recordFS{}
-	path := tempPath(t)
-	db := mustOpen(t, path, &Options{FS: fs})
-	if err := bigCommit(db, 1000, "a"); err != nil {
-		t.Fatal(err)
-	}
-	old, err := db.Begin(false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, db, old := withReader(t, fs, 1000)
 	from := fs.count()
-	err = db.Update(func(tx *Tx) error {
+	err := db.Update(func(tx *Tx) error {
 		b := tx.Bucket([]byte("b"))
-		for i := 0; i < 3000; i++ {
-			if err := b.Put([]byte(fmt.Sprintf("k%06d", i)), bigValue(i, "b")); err != nil {
-				return err
-			}
+		if err := putBig(b, 3000, "b"); err != nil {
+			return err
 		}
 		changes := 0
 		if err := Diff(old, tx, func(Change) error { changes++; return nil }); err != nil {
@@ -274,12 +285,7 @@ func TestEarlyWrittenPagesRewritten(t *testing.T) {
 		if changes != 3000 {
 			return fmt.Errorf("diff: %d changes, want 3000", changes)
 		}
-		for i := 0; i < 3000; i++ {
-			if err := b.Put([]byte(fmt.Sprintf("k%06d", i)), bigValue(i, "c")); err != nil {
-				return err
-			}
-		}
-		return nil
+		return putBig(b, 3000, "c")
 	})
 	old.Rollback()
 	if err != nil {
@@ -317,5 +323,40 @@ func TestEarlyWrittenPagesRewritten(t *testing.T) {
 		return tx.Check()
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A Diff inside a write transaction writes the transaction's trees out,
+// early writes included: a failed early write there fails the Diff and the
+// DB, as it would fail the commit.
+func TestEarlyWriteErrorInDiff(t *testing.T) {
+	fs := &faultFS{failWrite: 1, err: syscall.EIO}
+	path, db, old := withReader(t, fs, 100)
+	defer old.Rollback()
+	fs.armed.Store(true)
+	var diffErr error
+	err := db.Update(func(tx *Tx) error {
+		if err := putBig(tx.Bucket([]byte("b")), 3000, "b"); err != nil {
+			return err
+		}
+		diffErr = Diff(old, tx, func(Change) error { return nil })
+		return nil
+	})
+	fs.armed.Store(false)
+	if !errors.Is(diffErr, syscall.EIO) || !errors.Is(diffErr, ErrWriteFailed) {
+		t.Fatalf("Diff after a failed early write: %v", diffErr)
+	}
+	if !errors.Is(err, ErrWriteFailed) {
+		t.Fatalf("commit after a failed early write: %v", err)
+	}
+	if err := db.Update(func(tx *Tx) error { return nil }); !errors.Is(err, ErrWriteFailed) {
+		t.Fatalf("write after failure: %v", err)
+	}
+	old.Rollback()
+	db.Close()
+	db = mustOpen(t, path, nil)
+	defer db.Close()
+	if got := get(t, db, "b", "k000050"); !bytes.Equal(got, bigValue(50, "a")) {
+		t.Fatalf("after reopen: %.10q", got)
 	}
 }

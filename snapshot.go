@@ -377,5 +377,10 @@ func (tx *Tx) currentRoot() (page.Ref, error) {
 		return page.Ref{}, err
 	}
 	tx.forced = true
-	return tx.root.tree.Spill()
+	root, err := tx.root.tree.Spill()
+	if err == nil && tx.s.writeErr != nil {
+		// A failed early write fails the DB here as it would at commit.
+		err = tx.db.fail(tx.s.writeErr)
+	}
+	return root, err
 }

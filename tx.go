@@ -203,7 +203,7 @@ func (tx *Tx) commit() error {
 // meta, with the syncs the durability mode asks for. Any failure is sticky.
 func (db *DB) writeCommit(m meta.Meta, dirty map[page.ID][]byte, written map[page.ID]bool) error {
 	ps := int64(db.ps)
-	ids := make([]page.ID, 0, len(dirty)-len(written))
+	ids := make([]page.ID, 0, len(dirty))
 	for id := range dirty {
 		if !written[id] {
 			ids = append(ids, id)
