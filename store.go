@@ -104,11 +104,11 @@ func (s *store) Free(id page.ID, span int, born page.TxID) {
 func (s *store) Write(id page.ID, run []byte) {
 	s.dirty[id] = run
 	delete(s.written, id) // rewritten: it goes to the file again
-	if len(run) != s.ps {
-		return // a large value's run: written at the end (see writeEarly)
+	if len(run) != s.ps || s.db.opts.Durability == NoSync {
+		return // a large value's run, or a NoSync commit: written at the end (see writeEarly)
 	}
 	s.unwritten = append(s.unwritten, id)
-	if len(s.unwritten) >= writebackPages && s.db.opts.Durability != NoSync {
+	if len(s.unwritten) >= writebackPages {
 		s.writeEarly()
 	}
 }
