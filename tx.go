@@ -256,8 +256,7 @@ func (db *DB) wipeMetaSlot(tx page.TxID) error {
 		return err
 	}
 	if db.opts.Durability != NoSync {
-		db.syncs.Add(1)
-		if err := db.p.Sync(); err != nil {
+		if err := db.syncFile(); err != nil {
 			return err
 		}
 	}
@@ -377,12 +376,18 @@ func (db *DB) writeRuns(runs []pager.Run) error {
 	return db.p.WritePages(batch)
 }
 
+// sync is syncFile whose failure is sticky (db.fail).
 func (db *DB) sync() error {
-	db.syncs.Add(1)
-	if err := db.p.Sync(); err != nil {
+	if err := db.syncFile(); err != nil {
 		return db.fail(err)
 	}
 	return nil
+}
+
+// syncFile makes what was written durable, and counts the sync.
+func (db *DB) syncFile() error {
+	db.syncs.Add(1)
+	return db.p.Sync()
 }
 
 // mapErr turns the tree's errors into cowfile's sentinels.
