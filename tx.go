@@ -183,6 +183,7 @@ func (tx *Tx) commit() error {
 	}
 	m := tx.meta
 	m.TxID, m.Root, m.Freelist, m.Snapshots, m.HWM, m.Flags = s.tx, root, head, snaps, db.fl.HWM(), 0
+	m.Version = meta.Version // what Encode writes: a file of an older format moves on with its first commit
 	if s.writeErr != nil {
 		return db.fail(s.writeErr)
 	}

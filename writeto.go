@@ -21,7 +21,7 @@ func (tx *Tx) WriteTo(w io.Writer) (int64, error) {
 	metas := make([]byte, 2*ps)
 	for _, t := range []page.TxID{m.TxID, m.TxID + 1} {
 		mm := m
-		mm.TxID, mm.Flags = t, 0
+		mm.TxID, mm.Flags, mm.Version = t, 0, meta.Version
 		slot := int(meta.Slot(t))
 		mm.Encode(metas[slot*ps : (slot+1)*ps])
 	}

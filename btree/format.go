@@ -21,6 +21,32 @@ const (
 	branchElemSize = 28
 )
 
+// Heads (format 3). A page whose header has flagHeads carries, after its
+// elements, one head per element and then the length of the prefix all its
+// keys share (u16): a head is the key's first bytes after that prefix,
+// zero-padded. Heads sit together, so a search compares them without
+// touching an element or a key per probe, and only the keys of equal heads
+// are compared in full (docs/FORMAT.md, "Branch and leaf pages"). Pages
+// without the flag (formats 1 and 2) have neither.
+const (
+	flagHeads      = 1
+	leafHeadSize   = 2 // a leaf holds few keys: two bytes tell them apart and keep 32 100-byte entries on a 4 KiB page
+	branchHeadSize = 4
+	prefixLenSize  = 2
+)
+
+// headSize is the width of a head on a leaf or branch page.
+func headSize(leaf bool) int {
+	if leaf {
+		return leafHeadSize
+	}
+	return branchHeadSize
+}
+
+// capacity is the bytes a page of pageSize has for its elements, heads and
+// keys and values: all but the header and the prefix length.
+func capacity(pageSize int) int { return pageSize - page.HeaderSize - prefixLenSize }
+
 // Kind is what a leaf element's value holds.
 type Kind uint8
 
@@ -38,8 +64,11 @@ const (
 // MaxDepth bounds every descent, so a cycle in a corrupt file ends.
 const MaxDepth = 64
 
-// maxElem is the largest element (header + bytes) a page of this size
-// takes: half its body, so any two elements fit on a page.
+// maxElem is the largest element (header + bytes, not its head) a page of
+// this size takes: half its body. Two branch elements with their heads fit
+// on a page; two leaf elements at the limit may take a page each. It is
+// format 2's limit, so every key and value an older file holds can be
+// written again.
 func maxElem(pageSize int) int { return (pageSize - page.HeaderSize) / 2 }
 
 // MaxKeySize is the longest key a tree of this page size accepts: a branch
@@ -214,6 +243,9 @@ func leafKeyAt(p []byte, i int) []byte {
 // searchBranch returns the index of the child whose range holds key: the
 // last element with a key <= key, or 0.
 func searchBranch(p []byte, key []byte) int {
+	if p[25]&flagHeads != 0 {
+		return searchBranchHeads(p, key)
+	}
 	sk := prepareKey(key)
 	lo, hi := 0, page.CountOf(p) // first index with branchKey > key
 	for lo < hi {
@@ -240,6 +272,9 @@ func searchBranch(p []byte, key []byte) int {
 // equal key ends the search at once: a lookup of a present key then
 // touches one key (one cache line) fewer on average, and none twice.
 func searchLeaf(p []byte, key []byte) (int, bool) {
+	if p[25]&flagHeads != 0 {
+		return searchLeafHeads(p, key)
+	}
 	sk := prepareKey(key)
 	lo, hi := 0, page.CountOf(p)
 	for lo < hi {
@@ -261,6 +296,104 @@ func searchLeaf(p []byte, key []byte) (int, bool) {
 	return lo, false
 }
 
+// pageHeads returns the heads and the prefix length of a page with
+// flagHeads and count n.
+func pageHeads(p []byte, n, esz, hw int) ([]byte, int) {
+	hs := page.HeaderSize + n*esz
+	he := hs + n*hw
+	return p[hs:he:he], int(binary.LittleEndian.Uint16(p[he:]))
+}
+
+// keyHead returns the head of a key that starts with the page's prefix:
+// the hw bytes after plen, zero-padded, as a big-endian number, so heads
+// order as their keys do (a smaller head means a smaller key).
+func keyHead(key []byte, plen, hw int) uint32 {
+	var b [4]byte
+	copy(b[:hw], key[plen:])
+	return binary.BigEndian.Uint32(b[:]) >> (32 - 8*hw)
+}
+
+// headAt returns head i of heads of width hw.
+func headAt(heads []byte, i, hw int) uint32 {
+	if hw == leafHeadSize {
+		return uint32(binary.BigEndian.Uint16(heads[i*2:]))
+	}
+	return binary.BigEndian.Uint32(heads[i*4:])
+}
+
+// prefixOrder compares key with the prefix pre that every key of a page
+// starts with: 0 if key starts with it too, else -1 (key is below every key
+// of the page) or 1 (above every key).
+func prefixOrder(key, pre []byte) int {
+	if len(key) >= len(pre) && string(key[:len(pre)]) == string(pre) {
+		return 0
+	}
+	if bytes.Compare(key, pre) < 0 {
+		return -1
+	}
+	return 1
+}
+
+// searchLeafHeads is searchLeaf for a page with heads.
+func searchLeafHeads(p []byte, key []byte) (int, bool) {
+	n := page.CountOf(p)
+	if n == 0 {
+		return 0, false
+	}
+	heads, plen := pageHeads(p, n, leafElemSize, leafHeadSize)
+	switch prefixOrder(key, leafKeyAt(p, 0)[:plen]) {
+	case -1:
+		return 0, false
+	case 1:
+		return n, false
+	}
+	h := keyHead(key, plen, leafHeadSize)
+	lo, hi := 0, n
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		x := uint32(binary.BigEndian.Uint16(heads[m*2:]))
+		below := x < h
+		if x == h {
+			// Equal heads: the keys decide (an equal one ends the search).
+			c := compareKeys(leafKeyAt(p, m)[plen:], key[plen:])
+			if c == 0 {
+				return m, true
+			}
+			below = c < 0
+		}
+		if below {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, false
+}
+
+// searchBranchHeads is searchBranch for a page with heads.
+func searchBranchHeads(p []byte, key []byte) int {
+	n := page.CountOf(p)
+	heads, plen := pageHeads(p, n, branchElemSize, branchHeadSize)
+	switch prefixOrder(key, branchKeyAt(p, 0)[:plen]) {
+	case -1:
+		return 0
+	case 1:
+		return n - 1
+	}
+	h := keyHead(key, plen, branchHeadSize)
+	lo, hi := 0, n // first index with branchKey > key
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		x := binary.BigEndian.Uint32(heads[m*4:])
+		if x < h || x == h && compareKeys(branchKeyAt(p, m)[plen:], key[plen:]) <= 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return max(lo-1, 0) // the child before the first greater key
+}
+
 // Validate proves that every element of a branch or leaf page points inside
 // the page, that keys strictly increase, and that values of special kinds
 // have their fixed sizes. It must run before any accessor above touches a
@@ -279,7 +412,18 @@ func Validate(p []byte, pageSize int) error {
 			return page.Corrupt(id, "branch page with no children")
 		}
 	}
-	dataStart := page.HeaderSize + n*esz
+	hw := 0
+	switch h.Flags {
+	case 0:
+	case flagHeads:
+		hw = headSize(h.Type == page.TypeLeaf)
+	default:
+		return page.Corrupt(id, "unknown page flags %#x", h.Flags)
+	}
+	dataStart := page.HeaderSize + n*(esz+hw)
+	if hw != 0 {
+		dataStart += prefixLenSize
+	}
 	if dataStart > len(p) {
 		return page.Corrupt(id, "%d elements do not fit in the page", n)
 	}
@@ -336,6 +480,38 @@ func Validate(p []byte, pageSize int) error {
 			return page.Corrupt(id, "element %d: keys out of order", i)
 		}
 		prev = key
+	}
+	if hw != 0 {
+		return validateHeads(p, n, esz, hw)
+	}
+	return nil
+}
+
+// validateHeads proves that every key of a page with heads starts with the
+// prefix and that every head is its key's: then a search by heads finds
+// what a search by keys would. Keys increase, so the first and the last
+// sharing the prefix means all do.
+func validateHeads(p []byte, n, esz, hw int) error {
+	heads, plen := pageHeads(p, n, esz, hw)
+	key := leafKeyAt
+	if esz == branchElemSize {
+		key = branchKeyAt
+	}
+	id := page.GetHeader(p).ID
+	if n == 0 {
+		if plen != 0 {
+			return page.Corrupt(id, "prefix of %d bytes on an empty page", plen)
+		}
+		return nil
+	}
+	first, last := key(p, 0), key(p, n-1)
+	if plen > len(first) || plen > len(last) || !bytes.Equal(first[:plen], last[:plen]) {
+		return page.Corrupt(id, "prefix of %d bytes not shared by the first and last keys", plen)
+	}
+	for i := 0; i < n; i++ {
+		if headAt(heads, i, hw) != keyHead(key(p, i), plen, hw) {
+			return page.Corrupt(id, "element %d: head does not match its key", i)
+		}
 	}
 	return nil
 }

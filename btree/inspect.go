@@ -90,7 +90,7 @@ func Elements(p []byte) ([]Element, error) {
 }
 
 // UsedBytes returns how many bytes of a branch or leaf page its contents
-// occupy: header, element array, keys and values. It is what fill
+// occupy: header, element array, heads and prefix length, keys and values. It is what fill
 // statistics divide by the page size. Out-of-range elements count only
 // their array slot.
 func UsedBytes(p []byte) int {
@@ -98,11 +98,18 @@ func UsedBytes(p []byte) int {
 	if len(p) < page.HeaderSize {
 		return 0
 	}
+	h := page.GetHeader(p)
+	leaf := h.Type != page.TypeBranch
 	esz := leafElemSize
-	if page.TypeOf(p) == page.TypeBranch {
+	if !leaf {
 		esz = branchElemSize
 	}
-	n := page.HeaderSize + int(page.GetHeader(p).Count)*esz
+	n := page.HeaderSize
+	if h.Flags&flagHeads != 0 {
+		esz += headSize(leaf)
+		n += prefixLenSize
+	}
+	n += int(h.Count) * esz
 	for _, e := range els {
 		n += len(e.Key) + len(e.Value)
 	}

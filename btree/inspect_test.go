@@ -41,9 +41,9 @@ func TestElements(t *testing.T) {
 	if e := els[3]; e.Kind != KindValue || len(e.Value) != 0 {
 		t.Errorf("d: %+v", e)
 	}
-	// header, 4 elements, the keys, "one", the 32-byte large reference
-	// and the 32-byte bucket header.
-	if got, want := UsedBytes(p), page.HeaderSize+4*leafElemSize+4+3+largeRefSize+bucketHeaderSize; got != want {
+	// header, 4 elements and their heads, the prefix length, the keys,
+	// "one", the 32-byte large reference and the 32-byte bucket header.
+	if got, want := UsedBytes(p), page.HeaderSize+4*(leafElemSize+leafHeadSize)+prefixLenSize+4+3+largeRefSize+bucketHeaderSize; got != want {
 		t.Errorf("UsedBytes = %d, want %d", got, want)
 	}
 }

@@ -55,7 +55,7 @@ func (in *inode) pendingValue() []byte {
 func decodeInto(p []byte, ins []inode) *node {
 	n := &node{leaf: isLeaf(p), inodes: ins}
 	if n.leaf {
-		b := len(ins) * leafElemSize
+		b := len(ins) * (leafElemSize + leafHeadSize)
 		for i := range n.inodes {
 			in := &n.inodes[i]
 			// The key's capacity spans its value, which follows it on
@@ -71,7 +71,7 @@ func decodeInto(p []byte, ins []inode) *node {
 		n.bytes = b
 		return n
 	}
-	b := len(ins) * branchElemSize
+	b := len(ins) * (branchElemSize + branchHeadSize)
 	for i := range n.inodes {
 		in := &n.inodes[i]
 		e := page.HeaderSize + i*branchElemSize
@@ -86,15 +86,15 @@ func decodeInto(p []byte, ins []inode) *node {
 func (in *inode) elemSize(leaf bool) int {
 	switch {
 	case !leaf:
-		return branchElemSize + len(in.key)
+		return branchElemSize + branchHeadSize + len(in.key)
 	case in.kind == kindPending:
-		return leafElemSize + len(in.key) + largeRefSize
+		return leafElemSize + leafHeadSize + len(in.key) + largeRefSize
 	}
-	return leafElemSize + len(in.key) + len(in.value)
+	return leafElemSize + leafHeadSize + len(in.key) + len(in.value)
 }
 
 // size is the bytes n takes on a page (if it fits on one).
-func (n *node) size() int { return page.HeaderSize + n.bytes }
+func (n *node) size() int { return page.HeaderSize + prefixLenSize + n.bytes }
 
 // elemBytes is the sum of the inodes' elemSize.
 func elemBytes(inodes []inode, leaf bool) int {
@@ -150,7 +150,7 @@ func (n *node) childIndex(key []byte) int {
 //
 // total is the sum of the inodes' elemSize.
 func split(inodes []inode, leaf bool, total, pageSize int) [][]inode {
-	capacity := pageSize - page.HeaderSize
+	capacity := capacity(pageSize)
 	if total <= capacity {
 		return [][]inode{inodes}
 	}
@@ -169,6 +169,34 @@ func split(inodes []inode, leaf bool, total, pageSize int) [][]inode {
 	return append(out, inodes[start:])
 }
 
+// putHeads writes the heads of inodes and their common prefix's length
+// into b (zeroed) and returns the bytes written.
+func putHeads(b []byte, inodes []inode, hw int) int {
+	plen := 0
+	if n := len(inodes); n > 0 {
+		plen = commonPrefix(inodes[0].key, inodes[n-1].key)
+	}
+	for i := range inodes {
+		copy(b[i*hw:(i+1)*hw], inodes[i].key[plen:])
+	}
+	end := len(inodes) * hw
+	binary.LittleEndian.PutUint16(b[end:], uint16(plen))
+	return end + prefixLenSize
+}
+
+// commonPrefix returns the length of the longest common prefix of a and b.
+func commonPrefix(a, b []byte) int {
+	n := min(len(a), len(b))
+	i := 0
+	for i+8 <= n && binary.LittleEndian.Uint64(a[i:]) == binary.LittleEndian.Uint64(b[i:]) {
+		i += 8
+	}
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	return i
+}
+
 // encode writes inodes as a sealed page with id and txid into p (zeroed,
 // pageSize bytes) and returns the page's checksum. Large values must have
 // been written already (no kindPending).
@@ -177,9 +205,10 @@ func encode(p []byte, inodes []inode, leaf bool, id page.ID, txid page.TxID) uin
 	if leaf {
 		typ, esz = page.TypeLeaf, leafElemSize
 	}
-	page.PutHeader(p, page.Header{ID: id, TxID: txid, Type: typ, Count: uint16(len(inodes)), Span: 1})
+	page.PutHeader(p, page.Header{ID: id, TxID: txid, Type: typ, Flags: flagHeads, Count: uint16(len(inodes)), Span: 1})
 	off := page.HeaderSize + len(inodes)*esz
 	elems := p[page.HeaderSize:off]
+	off = putHeads(p[off:], inodes, headSize(leaf)) + off
 	if !leaf {
 		for i := range inodes {
 			in := &inodes[i]

@@ -410,7 +410,7 @@ func (t *Tree) spillTo(n *node, dst []inode) ([]inode, error) {
 		return dst, nil
 	}
 	// Most nodes fit on one page: write them without split's slices.
-	if n.bytes <= ps-page.HeaderSize {
+	if n.bytes <= capacity(ps) {
 		return t.writePage(n.inodes, n.leaf, dst), nil
 	}
 	for _, part := range split(n.inodes, n.leaf, n.bytes, ps) {

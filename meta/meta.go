@@ -12,11 +12,14 @@ const Magic uint32 = 0x46574f43
 
 // Version is the current format version. Bump it whenever the bytes the
 // writer produces change meaning; golden files in testdata/ pin each one.
-const Version uint32 = 2
+const Version uint32 = 3
 
 // MinVersion is the oldest format version this build reads. Format 1
 // persisted the free space as deltas and checkpoints; format 2 as sweep
-// runs (docs/FORMAT.md, "Free space"). Both open; the writer writes 2.
+// runs (docs/FORMAT.md, "Free space"); format 3 adds heads to branch and
+// leaf pages (docs/FORMAT.md, "Heads"), flagged per page, so the pages of
+// older formats stay readable in a file the writer has moved on. All three
+// open; the writer writes 3.
 const MinVersion uint32 = 1
 
 // Byte offsets of the meta fields, after the 32-byte page header.
