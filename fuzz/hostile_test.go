@@ -297,6 +297,33 @@ func hostileFiles(t testing.TB) []hostile {
 	}
 	add("leaf with keys out of order", swapKeys(false))
 	add("leaf with a duplicate key", swapKeys(true))
+	// Heads that disagree with their keys would send a search to the
+	// wrong element without any offset leaving the page.
+	add("leaf heads of each other's keys", func(b []byte) bool {
+		id := find(b, page.TypeLeaf, 2)
+		p := pageOf(b, id)
+		if id == 0 || p[25] != flagHeads {
+			return false
+		}
+		hs := page.HeaderSize + page.CountOf(p)*leafElem
+		h0, h1 := clone(p[hs:hs+leafHead]), clone(p[hs+leafHead:hs+2*leafHead])
+		if string(h0) == string(h1) {
+			return false
+		}
+		copy(p[hs:], h1)
+		copy(p[hs+leafHead:], h0)
+		return true
+	})
+	add("branch prefix longer than its keys share", func(b []byte) bool {
+		id := find(b, page.TypeBranch, 2)
+		p := pageOf(b, id)
+		if id == 0 || p[25] != flagHeads {
+			return false
+		}
+		at := page.HeaderSize + page.CountOf(p)*(branchElem+branchHead)
+		binary.LittleEndian.PutUint16(p[at:], binary.LittleEndian.Uint16(p[at:])+1)
+		return true
+	})
 	add("leaf count beyond the page", func(b []byte) bool {
 		id := find(b, page.TypeLeaf, 1)
 		binary.LittleEndian.PutUint16(pageOf(b, id)[26:], 0xffff)

@@ -17,6 +17,11 @@ const (
 	leafElem   = 8
 	branchElem = 28
 	kindBucket = 1
+	// Format 3: a flagged page has heads (2 bytes per leaf element, 4 per
+	// branch element) after its elements, then the prefix length (u16).
+	flagHeads  = 1
+	leafHead   = 2
+	branchHead = 4
 	kindLarge  = 2
 	snapRecLen = page.RefSize + 16 // snapshot catalog record: root Ref, txid, created
 )
