@@ -53,7 +53,7 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(bw, "| workload | engine | ops/s | MB/s | p50 | p99 | latency of |%s\n", ratioHead)
 	fmt.Fprintf(bw, "| --- | --- | ---: | ---: | ---: | ---: | --- |%s\n", strings.Repeat(" ---: |", boolInt(haveBase)))
-	rows := append([]string{WFloor, WFloorCommit1, WFloorCommit2}, SpeedWorkloads...)
+	rows := append([]string{WFloor, WFloorCommit1, WFloorCommit2, WFloorLarge1, WFloorLarge2}, SpeedWorkloads...)
 	for _, wl := range rows {
 		for _, r := range rep.rowsOf(wl) {
 			ratio := ""
@@ -80,6 +80,19 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		}
 		if ok1 && ok2 && f1.P50 > 0 {
 			fmt.Fprintf(bw, "- The disk's own limit on commits/s, one-sync floor against two-sync floor: %.2f×.\n", f2.P50/f1.P50)
+		}
+	}
+	if f1, ok := rep.Find(WFloorLarge1, "disk"); ok && f1.P50 > 0 {
+		f2, ok2 := rep.Find(WFloorLarge2, "disk")
+		for _, r := range rep.rowsOf(WLargeWrite) {
+			fmt.Fprintf(bw, "- %s: large-value commit p50 is %.2f× the one-sync floor of that commit", r.Engine, r.P50/f1.P50)
+			if ok2 && f2.P50 > 0 {
+				fmt.Fprintf(bw, " (%.2f× the two-sync one)", r.P50/f2.P50)
+			}
+			fmt.Fprintln(bw, ".")
+		}
+		if ok2 {
+			fmt.Fprintf(bw, "- The disk's own limit on large-value commits/s, one-sync floor against two-sync floor: %.2f×.\n", f2.P50/f1.P50)
 		}
 	}
 

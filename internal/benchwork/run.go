@@ -96,7 +96,7 @@ func (rn *Runner) runOnce(order []Engine) (out []Result, err error) {
 		return nil
 	}
 
-	for _, fl := range floors {
+	for _, fl := range floors(c) {
 		r, err := floor(dir, fl.id, fl.steps, c.FloorWrites)
 		if err != nil {
 			return out, fmt.Errorf("floor: %w", err)

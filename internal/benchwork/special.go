@@ -13,16 +13,30 @@ import (
 // the same disk: the least a durable commit of that shape can cost. The
 // file is written and synced in full first, so the timed writes overwrite
 // allocated blocks (as commits that reuse free pages do).
-var floors = []struct {
+type floorPattern struct {
 	id    string
 	steps []floorStep
-}{
-	{WFloor, []floorStep{dataWrite(4096), datasyncStep}},
-	// One-sync commit (cowfile): a 3-page run, the meta, one sync.
-	{WFloorCommit1, []floorStep{dataWrite(3 * 4096), metaWrite, datasyncStep}},
-	// Two-sync commit (bbolt, LMDB): the run, a sync, the meta, a sync.
-	{WFloorCommit2, []floorStep{dataWrite(3 * 4096), datasyncStep, metaWrite, datasyncStep}},
 }
+
+// floors returns the patterns timed for c: single-key commits and
+// commits of c.LargeBatch large values, each written as one run.
+func floors(c Config) []floorPattern {
+	large := c.LargeBatch * largeSpan(c) * 4096
+	return []floorPattern{
+		{WFloor, []floorStep{dataWrite(4096), datasyncStep}},
+		// One-sync commit (cowfile): a 3-page run, the meta, one sync.
+		{WFloorCommit1, []floorStep{dataWrite(3 * 4096), metaWrite, datasyncStep}},
+		// Two-sync commit (bbolt, LMDB): the run, a sync, the meta, a sync.
+		{WFloorCommit2, []floorStep{dataWrite(3 * 4096), datasyncStep, metaWrite, datasyncStep}},
+		// The same two shapes for a commit of large values.
+		{WFloorLarge1, []floorStep{dataWrite(large), metaWrite, datasyncStep}},
+		{WFloorLarge2, []floorStep{dataWrite(large), datasyncStep, metaWrite, datasyncStep}},
+	}
+}
+
+// largeSpan is the 4 KiB pages a large value takes with a page header (32
+// bytes for cowfile, 16 for bbolt and LMDB: the same count for 100 KiB).
+func largeSpan(c Config) int { return (c.LargeSize + 32 + 4095) / 4096 }
 
 // floorStep writes bytes to the data area (rotating over its slots) or to
 // the meta pages (alternating between the first two), or with 0 bytes
@@ -48,7 +62,13 @@ func floor(dir, id string, steps []floorStep, n int) (Result, error) {
 	}
 	defer os.Remove(path)
 	defer f.Close()
-	const slots, slot = 256, 4 * 4096
+	// The data area rotates over slots of the largest write: at most 256
+	// of them, in about 64 MiB, and no more than the writes.
+	slot := 4 * 4096
+	for _, st := range steps {
+		slot = max(slot, st.bytes)
+	}
+	slots := max(2, min(256, (64<<20)/slot, n))
 	if _, err := f.WriteAt(make([]byte, 2*4096+slots*slot), 0); err != nil {
 		return Result{}, err
 	}
@@ -62,7 +82,7 @@ func floor(dir, id string, steps []floorStep, n int) (Result, error) {
 		buf[0] = byte(i)
 		t0 := time.Now()
 		for _, st := range steps {
-			off := 2*4096 + int64(i%slots)*slot
+			off := 2*4096 + int64(i%slots*slot)
 			switch {
 			case st.bytes == 0:
 				if err := datasync(f); err != nil {
