@@ -26,11 +26,14 @@ const (
 // keys share (u16): a head is the key's first bytes after that prefix,
 // zero-padded. Heads sit together, so a search compares them without
 // touching an element or a key per probe, and only the keys of equal heads
-// are compared in full (docs/FORMAT.md, "Branch and leaf pages"). Pages
-// without the flag (formats 1 and 2) have neither.
+// are compared in full (docs/FORMAT.md, "Heads"). Pages without the flag
+// (formats 1 and 2) have neither.
 const (
-	flagHeads      = 1
-	leafHeadSize   = 2 // a leaf holds few keys: two bytes tell them apart and keep 32 100-byte entries on a 4 KiB page
+	flagHeads = 1
+	// A leaf holds few keys: two bytes after their prefix tell them apart,
+	// and keep 32 entries of a 16-byte key and a 100-byte value on a 4 KiB
+	// page, as format 2 did (four would leave room for 31).
+	leafHeadSize   = 2
 	branchHeadSize = 4
 	prefixLenSize  = 2
 )
