@@ -89,6 +89,30 @@ func Elements(p []byte) ([]Element, error) {
 	return out, nil
 }
 
+// Heads returns the head width and the common prefix length of the branch
+// or leaf page p, and false if p has no heads (a page of format 1 or 2) or
+// they do not fit in it.
+func Heads(p []byte) (width, prefix int, ok bool) {
+	if len(p) < page.HeaderSize {
+		return 0, 0, false
+	}
+	h := page.GetHeader(p)
+	leaf := h.Type == page.TypeLeaf
+	if h.Flags&flagHeads == 0 || !leaf && h.Type != page.TypeBranch {
+		return 0, 0, false
+	}
+	esz := leafElemSize
+	if !leaf {
+		esz = branchElemSize
+	}
+	width = headSize(leaf)
+	end := page.HeaderSize + int(h.Count)*(esz+width)
+	if end+prefixLenSize > len(p) {
+		return 0, 0, false
+	}
+	return width, int(binary.LittleEndian.Uint16(p[end:])), true
+}
+
 // UsedBytes returns how many bytes of a branch or leaf page its contents
 // occupy: header, element array, heads and prefix length, keys and values. It is what fill
 // statistics divide by the page size. Out-of-range elements count only

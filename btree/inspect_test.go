@@ -76,3 +76,30 @@ func TestElementsDamaged(t *testing.T) {
 		UsedBytes(b)
 	}
 }
+
+// Heads reports a page's head width and prefix, and nothing for a page of
+// format 2 or one whose heads would not fit.
+func TestHeads(t *testing.T) {
+	for _, leaf := range []bool{true, false} {
+		var ins []inode
+		for _, k := range []string{"user/alice", "user/bob", "user/carol"} {
+			in := inode{key: []byte(k), value: []byte("v")}
+			if !leaf {
+				in.value = refValue(page.Ref{ID: 2, TxID: 1})
+			}
+			ins = append(ins, in)
+		}
+		p := make([]byte, 1024)
+		encode(p, ins, leaf, 5, 1)
+		if w, pre, ok := Heads(p); !ok || w != headSize(leaf) || pre != 5 {
+			t.Errorf("leaf %v: Heads = %d, %d, %v; want %d, 5, true", leaf, w, pre, ok, headSize(leaf))
+		}
+		if _, _, ok := Heads(legacyPage(p, leaf)); ok {
+			t.Errorf("leaf %v: heads reported on a page of format 2", leaf)
+		}
+		binary.LittleEndian.PutUint16(p[26:], 1000) // count: heads past the page
+		if _, _, ok := Heads(p); ok {
+			t.Errorf("leaf %v: heads reported past the end of the page", leaf)
+		}
+	}
+}

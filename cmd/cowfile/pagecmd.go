@@ -302,6 +302,13 @@ func printPage(w io.Writer, a *inspect.Analysis, d *inspect.PageDetail, bf byteF
 		}
 		t.row("checksum", fmt.Sprintf("stored %016x, computed %016x: %s", d.StoredSum, d.ComputedSum, state))
 	}
+	if h.Type == page.TypeBranch || h.Type == page.TypeLeaf {
+		if w, pre, ok := btree.Heads(d.Bytes); ok {
+			t.row("heads", fmt.Sprintf("%d bytes per element, after a common prefix of %d bytes", w, pre))
+		} else if h.Flags == 0 {
+			t.row("heads", "none (a page of format 1 or 2)")
+		}
+	}
 	if f := p.Fill(ps); f >= 0 && p.Run == p.ID {
 		t.row("fill", fmt.Sprintf("%s (%d of %d bytes)", pct(f), p.Used, int(p.Span)*ps))
 	}
