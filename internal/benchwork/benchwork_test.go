@@ -48,9 +48,9 @@ func TestQuickRunCowfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range append(append([]string{WFloor, WFloorCommit1, WFloorCommit2, WFloorLarge1, WFloorLarge2, WHeapLoad, WFreeEmpty, WFreeFull, WOpenFreeFull}, SpeedWorkloads...), SizeWorkloads...) {
+	for _, w := range append(append([]string{WFloor, WFloorCommit1, WFloorCommit2, WFloorContig, WFloorLarge1, WFloorLarge2, WHeapLoad, WFreeEmpty, WFreeFull, WOpenFreeFull}, SpeedWorkloads...), SizeWorkloads...) {
 		e := "cowfile"
-		if w == WFloor || w == WFloorCommit1 || w == WFloorCommit2 || w == WFloorLarge1 || w == WFloorLarge2 {
+		if strings.HasPrefix(w, "floor") {
 			e = "disk"
 		}
 		if _, ok := rep.Find(w, e); !ok {

@@ -28,6 +28,9 @@ func floors(c Config) []floorPattern {
 		{WFloorCommit1, []floorStep{dataWrite(3 * 4096), metaWrite, datasyncStep}},
 		// Two-sync commit (bbolt, LMDB): the run, a sync, the meta, a sync.
 		{WFloorCommit2, []floorStep{dataWrite(3 * 4096), datasyncStep, metaWrite, datasyncStep}},
+		// The same bytes as one write: what a commit whose meta travels
+		// with its pages would cost.
+		{WFloorContig, []floorStep{dataWrite(4 * 4096), datasyncStep}},
 		// The same two shapes for a commit of large values.
 		{WFloorLarge1, []floorStep{dataWrite(large), metaWrite, datasyncStep}},
 		{WFloorLarge2, []floorStep{dataWrite(large), datasyncStep, metaWrite, datasyncStep}},

@@ -62,6 +62,7 @@ const (
 	WFloor           = "floor"
 	WFloorCommit1    = "floor-commit-1sync"
 	WFloorCommit2    = "floor-commit-2sync"
+	WFloorContig     = "floor-commit-contig"
 	WFloorLarge1     = "floor-large-1sync"
 	WFloorLarge2     = "floor-large-2sync"
 	WBulkLoad        = "bulk-load"
@@ -94,6 +95,8 @@ func (c Config) Describe(w string) string {
 		return "12 KiB + 4 KiB writes + 1 fdatasync (floor of a one-sync commit)"
 	case WFloorCommit2:
 		return "12 KiB write, fdatasync, 4 KiB write, fdatasync (floor of a two-sync commit)"
+	case WFloorContig:
+		return "16 KiB write + 1 fdatasync (the same bytes in one write)"
 	case WFloorLarge1:
 		return fmt.Sprintf("%d KiB + 4 KiB writes + 1 fdatasync (floor of a one-sync commit of %d values of %d KiB)", c.LargeBatch*largeSpan(c)*4, c.LargeBatch, c.LargeSize>>10)
 	case WFloorLarge2:
