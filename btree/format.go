@@ -311,6 +311,9 @@ func pageHeads(p []byte, n, esz, hw int) ([]byte, int) {
 // the hw bytes after plen, zero-padded, as a big-endian number, so heads
 // order as their keys do (a smaller head means a smaller key).
 func keyHead(key []byte, plen, hw int) uint32 {
+	if len(key)-plen >= 4 { // most keys: one load, no copy
+		return binary.BigEndian.Uint32(key[plen:]) >> (32 - 8*hw)
+	}
 	var b [4]byte
 	copy(b[:hw], key[plen:])
 	return binary.BigEndian.Uint32(b[:]) >> (32 - 8*hw)
