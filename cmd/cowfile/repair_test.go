@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/cowfile/cowfile"
+	"github.com/cowfile/cowfile/btree"
 	"github.com/cowfile/cowfile/inspect"
 	"github.com/cowfile/cowfile/pager/page"
 )
@@ -224,10 +225,21 @@ func TestCompact(t *testing.T) {
 		t.Fatal(err)
 	}
 	var leaves, used int
-	for _, p := range a.Pages {
+	for id, p := range a.Pages {
 		if p.Kind == inspect.KindLeaf && p.Bucket >= 0 && string(a.Buckets[p.Bucket].Name) == "words" {
 			leaves++
 			used += p.Used
+		}
+		// The copy is written whole in the current format: heads on
+		// every tree page.
+		if p.Kind == inspect.KindLeaf || p.Kind == inspect.KindBranch {
+			b, err := f.ReadPages(page.ID(id), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, ok := btree.Heads(b); !ok {
+				t.Errorf("page %d of the compacted file has no heads", id)
+			}
 		}
 	}
 	// Compact spreads the words evenly over as few leaves as hold them:
