@@ -2,6 +2,7 @@ package btree
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -336,6 +337,49 @@ func TestRecycledBuffersLeaveNoGarbage(t *testing.T) {
 			if got := dirty.Pages[id]; !bytes.Equal(got, want) {
 				t.Fatalf("round %d: page %d differs when written into a recycled buffer", round, id)
 			}
+		}
+	}
+}
+
+// Elements at the size limits: keys of MaxKeySize that differ only in
+// their last bytes (a page's prefix is nearly the whole key, its heads
+// mostly padding), with values at the inline limit and just past it. Two
+// such leaf elements and their heads need a page each. Every page is
+// validated by the walk of each commit, and the tree read back whole.
+func TestLimitElements(t *testing.T) {
+	for _, ps := range []int{1024, 4096} {
+		s := NewMemStore(ps)
+		tr := Open(s, page.Ref{})
+		model := map[string]string{}
+		klen := MaxKeySize(ps)
+		for i := 0; i < 300; i++ {
+			k := bytes.Repeat([]byte{'k'}, klen)
+			binary.BigEndian.PutUint16(k[klen-2:], uint16(i*7919%65536))
+			vlen := maxElem(ps) - leafElemSize - klen // the largest inline value
+			if i%3 == 0 {
+				vlen++ // its own run
+			}
+			v := bytes.Repeat([]byte{byte(i)}, vlen)
+			if !inline(ps, klen, vlen) != (i%3 == 0) {
+				t.Fatalf("value of %d bytes under a %d-byte key: inline %v", vlen, klen, inline(ps, klen, vlen))
+			}
+			if err := tr.Put(k, v); err != nil {
+				t.Fatal(err)
+			}
+			model[string(k)] = string(v)
+			if i%50 == 49 {
+				tr = commit(t, s, tr)
+				checkModel(t, tr, model)
+			}
+		}
+		single := 0 // leaves holding one element: the case above was reached
+		for _, p := range s.Pages {
+			if page.TypeOf(p) == page.TypeLeaf && page.CountOf(p) == 1 {
+				single++
+			}
+		}
+		if single == 0 {
+			t.Errorf("ps %d: no leaf holds a single element at the limit", ps)
 		}
 	}
 }
