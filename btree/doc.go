@@ -18,9 +18,9 @@
 //   - In a spilled tree, every branch element's key is the first key of the
 //     child it points to; keys strictly increase across the whole tree; all
 //     leaves are at the same depth.
-//   - Every element fits in half a page body, so a branch always holds two
-//     children (with their heads): keys are limited to MaxKeySize, and
-//     values too large to sit inline live in their own multi-page run,
+//   - Every element fits in half a page body, so any two branch elements
+//     (with their heads) fit on one page: keys are limited to MaxKeySize,
+//     and values too large to sit inline live in their own multi-page run,
 //     referenced from the leaf.
 //   - Every page written holds heads: the page's common key prefix length
 //     and, per element, the next bytes of its key, which the searches
