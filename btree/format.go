@@ -319,7 +319,8 @@ func keyHead(key []byte, plen, hw int) uint32 {
 	return binary.BigEndian.Uint32(b[:]) >> (32 - 8*hw)
 }
 
-// headAt returns head i of heads of width hw.
+// headAt returns head i of heads of width hw (inlined, with hw a constant
+// in the searches).
 func headAt(heads []byte, i, hw int) uint32 {
 	if hw == leafHeadSize {
 		return uint32(binary.BigEndian.Uint16(heads[i*2:]))
@@ -357,7 +358,7 @@ func searchLeafHeads(p []byte, key []byte) (int, bool) {
 	lo, hi := 0, n
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		x := uint32(binary.BigEndian.Uint16(heads[m*2:]))
+		x := headAt(heads, m, leafHeadSize)
 		below := x < h
 		if x == h {
 			// Equal heads: the keys decide (an equal one ends the search).
@@ -390,7 +391,7 @@ func searchBranchHeads(p []byte, key []byte) int {
 	lo, hi := 0, n // first index with branchKey > key
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		x := binary.BigEndian.Uint32(heads[m*4:])
+		x := headAt(heads, m, branchHeadSize)
 		if x < h || x == h && compareKeys(branchKeyAt(p, m)[plen:], key[plen:]) <= 0 {
 			lo = m + 1
 		} else {
