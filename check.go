@@ -44,6 +44,10 @@ func (tx *Tx) Check() error {
 	c.s = &store{db: tx.db, m: tx.s.m, ps: tx.s.ps, hwm: tx.meta.HWM, full: true}
 	if tx.snapshotOf == "" {
 		c.add(tx.checkMetas())
+		c.add(tx.checkChain())
+		for _, id := range tx.meta.ChainPages() {
+			c.add(c.mark(id, 1, roleCurrent)) // commit records in use
+		}
 	}
 	c.walk(tx.meta.Root, roleCurrent)
 	c.walk(tx.meta.Snapshots, roleCurrent)
@@ -181,6 +185,9 @@ func (c *checker) account(fl *freelist.Freelist) {
 // intact unless later commits have overwritten its slot. The other slot may
 // hold an older commit or the torn meta of a commit that never completed.
 func (tx *Tx) checkMetas() error {
+	if tx.meta.IsRecord() {
+		return tx.checkRecord()
+	}
 	ms, errs := tx.db.readMetas()
 	cur := meta.Slot(tx.meta.TxID)
 	if ms[cur] == nil {
@@ -193,6 +200,35 @@ func (tx *Tx) checkMetas() error {
 		return page.Corrupt(cur, "meta of tx %d changed on disk", m.TxID)
 	}
 	return nil
+}
+
+// checkRecord re-reads the transaction's commit record. It must be intact
+// while the latest version is this one; later, a meta slot commit may have
+// freed its page and a later record taken it.
+func (tx *Tx) checkRecord() error {
+	at := tx.meta.Page()
+	b := tx.db.pageReader(tx.s.ps)(at)
+	m, err := meta.Decode(b, at)
+	if err != nil {
+		if tx.meta.TxID == tx.db.currentTxID() {
+			return fmt.Errorf("current commit record: %w", err)
+		}
+		return nil
+	}
+	if m.TxID == tx.meta.TxID && m != tx.meta {
+		return page.Corrupt(at, "commit record of tx %d changed on disk", m.TxID)
+	}
+	return nil
+}
+
+// checkChain re-reads the commit records in use in the latest version
+// (meta.CheckChain). After later commits, a meta slot commit may have
+// freed them, so an older version's are not checked.
+func (tx *Tx) checkChain() error {
+	if tx.meta.TxID != tx.db.currentTxID() {
+		return nil
+	}
+	return meta.CheckChain(&tx.meta, tx.db.pageReader(tx.s.ps))
 }
 
 func (db *DB) currentTxID() page.TxID {

@@ -1,6 +1,7 @@
 package cowfile
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -27,6 +28,9 @@ type DB struct {
 
 	mu   sync.Mutex // guards the fields below
 	meta meta.Meta  // the latest committed version
+	// baseSlot is the meta slot the latest version was found from (or
+	// written to); a commit that writes a meta slot writes the other one.
+	baseSlot page.ID
 	// readers counts, per txid, the read transactions that retain it: a
 	// reader retains its own version and the versions of the snapshots
 	// its version lists (Check and WriteTo read them). logReaders counts
@@ -51,8 +55,20 @@ type DB struct {
 	skipTo page.TxID
 	// wipeSlot: Open fell back, so the slot the next commit's meta goes
 	// to may hold (part of) a dropped commit's meta; that commit wipes it
-	// first (see writeCommit).
-	wipeSlot bool
+	// first (see writeCommit). The next commit then writes a meta slot
+	// (forceSlot).
+	wipeSlot  bool
+	forceSlot bool
+	// dual: the walks from both meta slots reach the latest version, so
+	// damage to either slot loses no commit. Until it holds, each commit
+	// that writes a commit record writes a meta slot too (plan).
+	dual bool
+	// baseTx is the txid of the newer meta slot's commit; the versions from
+	// it to the latest stay intact (retainedLocked), as Open may fall back
+	// to any of them if a commit record is damaged. tailFreed counts the
+	// pages the commits since have freed, which that keeps pending.
+	baseTx    page.TxID
+	tailFreed int
 
 	commits atomic.Uint64
 	syncs   atomic.Uint64
@@ -145,7 +161,8 @@ func (db *DB) readMetas() (ms [2]*meta.Meta, errs [2]error) {
 	return
 }
 
-// load picks the newest meta whose commit verifies, and loads the
+// load picks the newest meta whose commit verifies — a meta slot's, or a
+// commit record chained after one (meta.Follow) — and loads the
 // free-space state of that version.
 func (db *DB) load() error {
 	ms, errs := db.readMetas()
@@ -154,59 +171,135 @@ func (db *DB) load() error {
 			return fmt.Errorf("%w: %s: %v", ErrIncompatible, db.path, err)
 		}
 	}
-	// Unreadable slots first (so they are reported), then newest first.
+	// Unreadable slots first (so they are reported), then newest first;
+	// the candidates newest first, those found from the newer slot first
+	// among equals (the walk from the older slot passes the newer one's
+	// record: the chain runs on through meta slot commits).
 	order := []int{0, 1}
 	if ms[0] != nil && (ms[1] == nil || ms[1].TxID > ms[0].TxID) {
 		order = []int{1, 0}
 	}
 	var why []string
+	var cands []candidate
+	var damaged []meta.Walk
 	for _, slot := range order {
-		m := ms[slot]
-		if m == nil {
+		if ms[slot] == nil {
 			why = append(why, errs[slot].Error())
 			continue
 		}
-		fl, err := db.verify(m)
+		cands = append(cands, candidate{*ms[slot], page.ID(slot), ms[slot].TxID})
+		w := meta.Follow(*ms[slot], db.pageReader(ms[slot].PageSize))
+		for _, r := range w.Records {
+			cands = append(cands, candidate{r, page.ID(slot), ms[slot].TxID})
+		}
+		if w.Damaged != nil {
+			damaged = append(damaged, w)
+		}
+	}
+	slices.SortStableFunc(cands, func(a, b candidate) int { return cmp.Compare(b.m.TxID, a.m.TxID) })
+	var passed page.TxID // the newest valid meta passed over
+	for i := range cands {
+		c := &cands[i]
+		if i > 0 && c.m.TxID == cands[i-1].m.TxID && meta.Link(&c.m) == meta.Link(&cands[i-1].m) {
+			continue // the same commit, found from both slots: tried
+		}
+		fl, err := db.verify(&c.m)
 		if err != nil {
-			why = append(why, fmt.Sprintf("meta slot %d (tx %d): %v", slot, m.TxID, err))
+			why = append(why, fmt.Sprintf("%s (tx %d): %v", where(&c.m), c.m.TxID, err))
+			passed = max(passed, c.m.TxID)
 			continue
 		}
-		db.ps, db.meta, db.fl = m.PageSize, *m, fl
-		fl.Buffer = getBuffer
-		mp := db.p.Acquire()
-		err = db.loadSnapshots(&store{db: db, m: mp, ps: m.PageSize, hwm: m.HWM}, m.Snapshots)
-		mp.Release()
-		if err != nil {
-			return fmt.Errorf("%s: snapshot catalog: %w", db.path, err)
-		}
-		if len(why) > 0 {
-			// Never silent: the dropped meta was either an unacknowledged
-			// commit torn by a crash, or rot in the last acknowledged one.
-			db.fallback = true
-			db.fallbackWhy = strings.Join(why, "; ")
-			db.wipeSlot = true
-			// The passed-over commit's pages carry its txid. A next commit
-			// with that same txid could rewrite some of them byte for byte,
-			// and a crash during it would then let the dropped commit
-			// verify and come back. So the next commit skips past it,
-			// keeping the parity that puts its meta in the passed-over slot.
-			for _, o := range ms {
-				if o != nil && o.TxID > m.TxID {
-					db.skipTo = max(db.skipTo, o.TxID+2)
-				}
+		for _, w := range damaged {
+			// Both walks may stop at the same record: say it once.
+			if msg := w.Damaged.Error(); w.DamagedTxID > c.m.TxID && !slices.Contains(why, msg) {
+				why = append(why, msg)
 			}
 		}
-		db.mu.Lock()
-		retained := db.retainedLocked()
-		db.mu.Unlock()
-		db.fl.Release(retained)
-		db.publishFreeCounts()
-		return nil
+		db.dual = false
+		for _, o := range cands {
+			if o.slot != c.slot && o.m.TxID == c.m.TxID && meta.Link(&o.m) == meta.Link(&c.m) {
+				db.dual = true
+			}
+		}
+		return db.use(c, fl, why, passed)
 	}
 	if len(why) == 0 {
 		why = append(why, "no meta page")
 	}
 	return fmt.Errorf("%w: %s: no usable meta: %s", ErrCorrupt, db.path, why[0])
+}
+
+// maxTailFreed bounds the pages the commits since the newer meta slot's
+// may have freed before a commit writes a meta slot: they stay pending, so
+// that every version since that slot's stays intact (retainedLocked). A
+// commit of single keys frees a few pages, so many commits write records
+// only; a commit that rewrites a thousand pages writes a slot, where the
+// second region costs little beside the first.
+const maxTailFreed = 256
+
+// candidate is a meta Open may use, the meta slot whose walk found it and
+// that slot meta's txid.
+type candidate struct {
+	m      meta.Meta
+	slot   page.ID
+	slotTx page.TxID
+}
+
+// where names the page a meta was read from.
+func where(m *meta.Meta) string {
+	if m.IsRecord() {
+		return fmt.Sprintf("commit record at page %d", m.Page())
+	}
+	return fmt.Sprintf("meta slot %d", m.Page())
+}
+
+// pageReader returns meta.Follow's reader of ps-byte pages: nil for a page
+// the file does not hold.
+func (db *DB) pageReader(ps int) func(page.ID) []byte {
+	return func(id page.ID) []byte {
+		b := make([]byte, ps)
+		if id >= 1<<48 {
+			return nil
+		}
+		if n, _ := db.p.ReadAt(b, int64(id)*int64(ps)); n != ps {
+			return nil
+		}
+		return b
+	}
+}
+
+// use makes the verified candidate c the latest version. why lists what
+// was passed over; passed is the newest valid meta among them.
+func (db *DB) use(c *candidate, fl *freelist.Freelist, why []string, passed page.TxID) error {
+	db.ps, db.meta, db.baseSlot, db.baseTx, db.fl = c.m.PageSize, c.m, c.slot, c.slotTx, fl
+	fl.Buffer = getBuffer
+	mp := db.p.Acquire()
+	err := db.loadSnapshots(&store{db: db, m: mp, ps: c.m.PageSize, hwm: c.m.HWM}, c.m.Snapshots)
+	mp.Release()
+	if err != nil {
+		return fmt.Errorf("%s: snapshot catalog: %w", db.path, err)
+	}
+	if len(why) > 0 {
+		// Never silent: the dropped meta was either an unacknowledged
+		// commit torn by a crash, or rot in the last acknowledged one.
+		db.fallback = true
+		db.fallbackWhy = strings.Join(why, "; ")
+		// The passed-over commit's pages carry its txid. A next commit
+		// with that same txid could rewrite some of them byte for byte,
+		// and a crash during it would then let the dropped commit verify
+		// and come back. So the next commit takes a later txid, and writes
+		// a meta slot — not the one this version was found from: the
+		// other, which held a dropped or damaged meta, or an older one —
+		// wiping it first.
+		db.skipTo = max(db.skipTo, passed+1)
+		db.wipeSlot, db.forceSlot = true, true
+	}
+	db.mu.Lock()
+	retained := db.retainedLocked()
+	db.mu.Unlock()
+	db.fl.Release(retained)
+	db.publishFreeCounts()
+	return nil
 }
 
 // verify checks what commit m wrote — every page whose reference carries
@@ -220,13 +313,18 @@ func (db *DB) verify(m *meta.Meta) (*freelist.Freelist, error) {
 	defer mp.Release()
 	s := &store{db: db, m: mp, ps: m.PageSize, hwm: m.HWM, full: true}
 	w := walkerFor(s)
-	w.Follow = func(r page.Ref) bool { return r.TxID == m.TxID }
+	w.Follow = m.WroteRef
 	if err := w.Walk(m.Root); err != nil {
 		return nil, err
 	}
 	ws := walkerFor(s)
 	ws.Follow = w.Follow
 	if err := ws.Walk(m.Snapshots); err != nil {
+		return nil, err
+	}
+	// A commit that wrote a meta slot and a record may have landed
+	// without the record, which the walk from the other slot needs.
+	if err := meta.CheckOwnRecord(m, db.pageReader(m.PageSize)); err != nil {
 		return nil, err
 	}
 	fl, err := freelist.Load(m.Freelist, m.PageSize, s.readFree)
@@ -252,7 +350,39 @@ func (db *DB) Close() error {
 	db.closed = true
 	db.mu.Unlock()
 	db.openTx.Wait()
-	return db.p.Close()
+	err := db.checkpointOnClose()
+	return errors.Join(err, db.p.Close())
+}
+
+// checkpointOnClose writes the latest version's meta to a meta slot,
+// flagged clean, when it is held by a commit record alone or by a slot
+// flagged recorded (whose own record Open verifies), so that a file closed
+// cleanly loses no commit to damage in a commit record: the newest meta
+// then depends on none (docs/RELIABILITY.md). Flagged clean, it is used
+// without verifying the last commit's pages again (meta.WroteRef). The copy goes to the slot
+// the latest version was not found from or written to, with the
+// version's txid when that is the slot's parity, else with the next one
+// (the same version, as WriteTo's second meta). After a fallback nothing
+// is written: the slot may hold a dropped meta, and only a commit, which
+// wipes it first and takes a later txid, may overwrite it.
+func (db *DB) checkpointOnClose() error {
+	if db.opts.ReadOnly || db.failed != nil || db.forceSlot || db.meta.Flags&(meta.FlagRecord|meta.FlagRecorded) == 0 {
+		return nil
+	}
+	m := db.meta
+	m.Flags, m.Split = meta.FlagClean, m.ChainLen
+	if meta.Slot(m.TxID) == db.baseSlot {
+		m.TxID++
+	}
+	b := make([]byte, db.ps)
+	m.Encode(b)
+	if err := db.p.WritePages([]pager.Run{{Off: int64(meta.Slot(m.TxID)) * int64(db.ps), Bufs: [][]byte{b}}}); err != nil {
+		return db.fail(err)
+	}
+	if db.opts.Durability != NoSync {
+		return db.sync()
+	}
+	return nil
 }
 
 // Begin starts a transaction. A writable transaction waits for the
@@ -308,18 +438,55 @@ func (db *DB) beginWrite() (*Tx, error) {
 	db.fl.Release(retained)
 	db.fl.HoldLogs(logFloor)
 	db.publishFreeCounts()
-	txid := max(tx.meta.TxID+1, db.skipTo)
+	txid, record, slot := db.plan(max(tx.meta.TxID+1, db.skipTo))
+	tx.record, tx.slot = record, slot
 	db.fl.Begin(txid)
+	if record != 0 {
+		db.fl.AllocateAt(record) // free: plan checked
+	}
 	tx.init(mp)
 	tx.s.tx = txid
 	return tx, nil
 }
 
+// plan decides where commit txid writes its meta: as a commit record at
+// the page the latest version reserved (Next), in the run of its pages, if
+// the durability is Sync and a record fits the chain; and in a meta slot
+// too, when Options.MaxChain commits have recorded only since the last
+// one or freed more than maxTailFreed pages (which stay pending while
+// they are the tail), when the walk from the other slot does not reach
+// the latest version (!dual), after a fallback (forceSlot), or when it
+// writes no record. A slot commit never writes the slot the latest
+// version was found from; when txid would, the commit records only, or,
+// writing no record, takes the next txid. It returns the txid the commit
+// takes.
+func (db *DB) plan(txid page.TxID) (_ page.TxID, record page.ID, slot bool) {
+	m := &db.meta
+	if db.opts.Durability == Sync && db.opts.MaxChain >= 0 && m.Next != 0 && m.ChainLen < meta.MaxChain &&
+		(m.Next == db.fl.HWM() || db.fl.IsFree(m.Next)) {
+		record = m.Next
+	}
+	slot = record == 0 || db.forceSlot || !db.dual || m.ChainLen-m.Split >= db.opts.MaxChain || db.tailFreed > maxTailFreed
+	if slot && page.ID(txid%2) == db.baseSlot {
+		if record != 0 && !db.forceSlot {
+			return txid, record, false // the slot with the next txid
+		}
+		txid++
+	}
+	return txid, record, slot
+}
+
 // retainedLocked lists, sorted, the txids whose versions must stay
-// readable: every open reader's and the latest commit's.
+// readable: every open reader's, the latest commit's, and those of the
+// commits since the newer meta slot's (the versions Open falls back to
+// if a commit record is damaged; a commit writes a meta slot before they
+// hold many pages, see plan).
 func (db *DB) retainedLocked() []page.TxID {
 	r := make([]page.TxID, 0, len(db.readers)+len(db.snaps)+1)
 	r = append(r, db.meta.TxID)
+	for t := db.baseTx; t < db.meta.TxID && db.meta.TxID-t <= 2*meta.MaxChain; t++ {
+		r = append(r, t)
+	}
 	for tx := range db.readers {
 		r = append(r, tx)
 	}

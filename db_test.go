@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -496,8 +497,10 @@ func TestBatch(t *testing.T) {
 
 // Rot in the pages of the last commit makes Open fall back to the previous
 // commit, and say so.
-func TestFallbackIsReported(t *testing.T) {
-	path := tempPath(t)
+// twoCommits writes "first" then "second" under b/k in a new file at 1
+// KiB pages and returns the open DB and the leaf the last commit wrote.
+func twoCommits(t *testing.T, path string) (*DB, page.Ref) {
+	t.Helper()
 	db := mustOpen(t, path, &Options{PageSize: 1024})
 	put(t, db, "b", "k", "first")
 	put(t, db, "b", "k", "second")
@@ -506,10 +509,24 @@ func TestFallbackIsReported(t *testing.T) {
 		leaf = tx.Bucket([]byte("b")).tree.Root()
 		return nil
 	})
+	return db, leaf
+}
+
+func TestFallbackIsReported(t *testing.T) {
+	path := tempPath(t)
+	db, leaf := twoCommits(t, path)
+	// The file as a power loss right after the commit leaves it (before
+	// Close writes a clean meta), with the last commit's leaf torn.
+	img, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	db.Close()
-	f, _ := os.OpenFile(path, os.O_RDWR, 0)
-	f.WriteAt([]byte{0xff, 0xee}, int64(leaf.ID)*1024+200)
-	f.Close()
+	img[int(leaf.ID)*1024+200] ^= 0xff
+	path = tempPath(t)
+	if err := os.WriteFile(path, img, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	db = mustOpen(t, path, nil)
 	defer db.Close()
 	st := db.Stats()
@@ -525,6 +542,37 @@ func TestFallbackIsReported(t *testing.T) {
 	put(t, db, "b", "k", "third") // the next commit overwrites the bad slot
 	if got := get(t, db, "b", "k"); string(got) != "third" {
 		t.Fatalf("after fallback and commit: %q", got)
+	}
+}
+
+// After a clean Close nothing is in flight: damage to the last commit's
+// pages is rot, which reads and Check report naming the page, not a torn
+// commit to fall back from quietly.
+func TestCleanCloseSurfacesRot(t *testing.T) {
+	path := tempPath(t)
+	db, leaf := twoCommits(t, path)
+	last := db.Stats().TxID
+	db.Close()
+	f, _ := os.OpenFile(path, os.O_RDWR, 0)
+	f.WriteAt([]byte{0xff, 0xee}, int64(leaf.ID)*1024+200)
+	f.Close()
+	db = mustOpen(t, path, nil)
+	defer db.Close()
+	if st := db.Stats(); st.FellBack || st.TxID < last {
+		t.Fatalf("after a clean Close: opened tx %d (last commit %d), fallback %v (%s)", st.TxID, last, st.FellBack, st.FallbackReason)
+	}
+	want := fmt.Sprintf("page %d:", leaf.ID)
+	err := db.View(func(tx *Tx) error {
+		if v := tx.Bucket([]byte("b")).Get([]byte("k")); v != nil {
+			t.Fatalf("read %q from a damaged leaf", v)
+		}
+		return nil
+	})
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("read of the damaged leaf: %v", err)
+	}
+	if err := db.View(func(tx *Tx) error { return tx.Check() }); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Check: %v", err)
 	}
 }
 

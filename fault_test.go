@@ -73,15 +73,17 @@ func TestWriteErrorsAreSticky(t *testing.T) {
 		name              string
 		failWrite, failSy int64
 		err               error
+		maxChain          int
 	}{
-		{"first write EIO", 1, 0, syscall.EIO},
-		{"meta write ENOSPC", 2, 0, syscall.ENOSPC},
-		{"sync EIO", 0, 1, syscall.EIO},
+		{"first write EIO", 1, 0, syscall.EIO, 0},
+		{"meta slot write ENOSPC", 2, 0, syscall.ENOSPC, -1},
+		{"sync EIO", 0, 1, syscall.EIO, 0},
+		{"sync EIO, meta slot commits", 0, 1, syscall.EIO, -1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := tempPath(t)
 			fs := &faultFS{failWrite: c.failWrite, failSync: c.failSy, err: c.err}
-			db := mustOpen(t, path, &Options{FS: fs})
+			db := mustOpen(t, path, &Options{FS: fs, MaxChain: c.maxChain})
 			put(t, db, "b", "k", "acknowledged")
 			fs.armed.Store(true)
 			err := db.Update(func(tx *Tx) error {

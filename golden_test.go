@@ -20,7 +20,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // goldenWriter alone, and goldenV1 still has to open.
 const (
 	goldenV1     = "testdata/format-v1.cow"
-	goldenWriter = "testdata/writer-v3.cow"
+	goldenWriter = "testdata/writer-v4.cow"
 )
 
 // goldenScript writes the same database every time: nested buckets, a
@@ -92,7 +92,7 @@ func goldenScript(db *DB, m *mbucket) error {
 // writeGolden runs the script into a fresh file and returns its used bytes
 // (the pages below the high-water mark; the rest is preallocation).
 func writeGolden(t *testing.T, path string, m *mbucket) []byte {
-	db := mustOpen(t, path, &Options{PageSize: 1024, Durability: NoSync})
+	db := mustOpen(t, path, &Options{PageSize: 1024, Durability: Sync})
 	if err := goldenScript(db, m); err != nil {
 		t.Fatal(err)
 	}
@@ -116,8 +116,9 @@ func TestGoldenFileOpens(t *testing.T) {
 	model := newMBucket()
 	writeGolden(t, filepath.Join(t.TempDir(), "model.cow"), model)
 	// format-v1.cow is the first writer's output; writer-v1.cow the last
-	// output of format 1 (deltas and checkpoints); goldenWriter today's.
-	for _, golden := range []string{goldenV1, "testdata/writer-v1.cow", "testdata/writer-v2.cow", goldenWriter} {
+	// output of format 1 (deltas and checkpoints), writer-v2 and writer-v3 the
+	// last of formats 2 and 3; goldenWriter today's.
+	for _, golden := range []string{goldenV1, "testdata/writer-v1.cow", "testdata/writer-v2.cow", "testdata/writer-v3.cow", goldenWriter} {
 		img, err := os.ReadFile(golden)
 		if err != nil {
 			t.Fatal(err)
@@ -159,7 +160,7 @@ func TestWriterOutputUnchanged(t *testing.T) {
 // heads (format 3) with the older pages it leaves alone, and both read
 // back, before and after reopening.
 func TestOldFormatsStayWritable(t *testing.T) {
-	for _, golden := range []string{goldenV1, "testdata/writer-v1.cow", "testdata/writer-v2.cow"} {
+	for _, golden := range []string{goldenV1, "testdata/writer-v1.cow", "testdata/writer-v2.cow", "testdata/writer-v3.cow"} {
 		model := newMBucket()
 		writeGolden(t, filepath.Join(t.TempDir(), "model.cow"), model)
 		img, err := os.ReadFile(golden)

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/cowfile/cowfile/btree"
+	"github.com/cowfile/cowfile/meta"
 
 	"github.com/cowfile/cowfile/pager"
 )
@@ -15,7 +16,10 @@ const (
 	// Sync writes the new pages and the meta, then makes them durable with
 	// one fdatasync. A commit whose sync has not returned may be torn by a
 	// power loss; Open detects that through the Merkle references and
-	// falls back to the previous commit, which was never touched.
+	// falls back to the previous commit, which was never touched. Most
+	// commits write their meta as a commit record in the same run as their
+	// pages (one contiguous write), at a page the previous commit reserved;
+	// every MaxChain commits one writes a meta slot (see Options.MaxChain).
 	Sync Durability = iota
 	// SyncMeta syncs the pages, then writes and syncs the meta: two syncs
 	// per commit, as bbolt and LMDB do.
@@ -63,9 +67,25 @@ type Options struct {
 	// file). Growth past it maps a larger region; readers keep the old one
 	// until they end, so growth never waits for readers.
 	MmapSize int64
+	// MaxChain bounds, under Sync, how many commits in a row write their
+	// meta only as a commit record in the run of their pages, before one
+	// also writes it to a meta slot (docs/FORMAT.md, "Commit records"):
+	// MaxChain, or one more when that would make the slot commit write the
+	// slot it must keep (slot commits alternate slots, so they are an odd
+	// number of txids apart). Commits that free many pages write a slot
+	// sooner. Open reads at most about twice that many records. 0 means
+	// the most, 14; a negative value writes every commit's meta to a slot
+	// only, a second region for each commit's one sync (the format 3
+	// commit).
+	MaxChain int
 	// FS replaces the file system (tests inject faults through it).
 	FS pager.FS
 }
+
+// maxChain is the most Options.MaxChain can be: the records in use, those
+// since the older meta slot, must fit meta.MaxChain (with one more when a
+// slot commit waits a commit for its slot's turn).
+const maxChain = meta.MaxChain/2 - 2
 
 func (o *Options) withDefaults() Options {
 	var r Options
@@ -80,6 +100,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.MaxBatchDelay == 0 {
 		r.MaxBatchDelay = 10 * time.Millisecond
+	}
+	if r.MaxChain == 0 || r.MaxChain > maxChain {
+		r.MaxChain = maxChain
 	}
 	return r
 }

@@ -29,6 +29,8 @@ type Tx struct {
 	snapOps     []snapOp            // snapshot changes to make at commit
 	snapChanges map[string]*snapRec // what commit did to the catalog
 	forced      bool                // trees already spilled (Diff, Restore): commit even if nothing looks changed
+	record      page.ID             // a writer's: the page of its commit record, or 0
+	slot        bool                // a writer's: it writes its meta to a slot too (db.plan)
 }
 
 func (tx *Tx) init(m *pager.Mapping) {
@@ -174,6 +176,14 @@ func (tx *Tx) commit() error {
 	if err != nil {
 		return err
 	}
+	if tx.slot {
+		// Walks from the meta slots no longer read the records written up
+		// to the newest slot: this commit overwrites the older slot, and
+		// the walk from the newer one starts after them.
+		for _, id := range tx.meta.Chain[:tx.meta.Split] {
+			db.fl.Free(id, 1, tx.meta.TxID)
+		}
+	}
 	runs, head, err := db.fl.Persist(s.ps, db.fl.Allocate)
 	if err != nil {
 		return err
@@ -181,19 +191,50 @@ func (tx *Tx) commit() error {
 	for _, run := range runs {
 		s.dirty[page.GetHeader(run).ID] = run
 	}
+	freed := db.fl.FreedPending()
 	m := tx.meta
 	m.TxID, m.Root, m.Freelist, m.Snapshots, m.HWM, m.Flags = s.tx, root, head, snaps, db.fl.HWM(), 0
 	m.Version = meta.Version // what Encode writes: a file of an older format moves on with its first commit
+	m.Prev, m.Next = meta.Link(&tx.meta), 0
+	if tx.slot {
+		n := copy(m.Chain[:], m.Chain[m.Split:m.ChainLen])
+		clear(m.Chain[n:])
+		m.ChainLen = n
+	}
+	if tx.record != 0 {
+		m.Chain[m.ChainLen] = tx.record
+		m.ChainLen++
+	}
+	switch {
+	case !tx.slot:
+		m.Flags = meta.FlagRecord
+	case tx.record != 0:
+		m.Split, m.Flags = m.ChainLen, meta.FlagRecorded
+	default:
+		m.Split = m.ChainLen
+	}
+	if db.opts.Durability == Sync && db.opts.MaxChain >= 0 {
+		// Reserve the next commit's record page: where its run would
+		// start, room for a commit as large as this one and its record.
+		m.Next = db.fl.NextRun(1 + min(db.fl.Allocated(), writebackPages))
+	}
 	if s.writeErr != nil {
 		return db.fail(s.writeErr)
 	}
-	if err := db.writeCommit(m, s.dirty, s.written); err != nil {
+	if err := db.writeCommit(m, tx.record, tx.slot, s.dirty, s.written); err != nil {
 		return err
 	}
 	db.fl.Commit()
 	db.publishFreeCounts()
 	db.mu.Lock()
 	db.meta = m
+	if tx.slot {
+		// The walk from the slot this commit keeps reaches its record.
+		db.baseSlot, db.forceSlot, db.dual = meta.Slot(m.TxID), false, tx.record != 0
+		db.baseTx, db.tailFreed = m.TxID, 0
+	} else {
+		db.tailFreed += freed
+	}
 	db.applySnapChangesLocked(tx.snapChanges)
 	db.mu.Unlock()
 	db.commits.Add(1)
@@ -201,9 +242,17 @@ func (tx *Tx) commit() error {
 }
 
 // writeCommit writes a commit's pages (those not written early) and its
-// meta, with the syncs the durability mode asks for. Any failure is sticky.
-func (db *DB) writeCommit(m meta.Meta, dirty map[page.ID][]byte, written map[page.ID]bool) error {
-	ps := int64(db.ps)
+// meta, with the syncs the durability mode asks for: as a commit record
+// at page record (if not 0), in the run of the pages, and in its meta slot
+// if slot. Any failure is sticky.
+func (db *DB) writeCommit(m meta.Meta, record page.ID, slot bool, dirty map[page.ID][]byte, written map[page.ID]bool) error {
+	if record != 0 {
+		rb := getBuffer(db.ps)
+		rm := m
+		rm.Flags = meta.FlagRecord
+		rm.EncodeRecord(rb, record)
+		dirty[record] = rb
+	}
 	ids := make([]page.ID, 0, len(dirty))
 	for id := range dirty {
 		if !written[id] {
@@ -214,19 +263,20 @@ func (db *DB) writeCommit(m meta.Meta, dirty map[page.ID][]byte, written map[pag
 	if err := db.writePages(m.TxID, m.HWM, ids, dirty); err != nil {
 		return db.fail(err)
 	}
-	if db.opts.Durability == SyncMeta {
-		if err := db.sync(); err != nil {
-			return err
+	if slot {
+		if db.opts.Durability == SyncMeta {
+			if err := db.sync(); err != nil {
+				return err
+			}
 		}
-	}
-	mp := getBuffer(db.ps)
-	clear(mp)
-	m.Encode(mp)
-	slot := meta.Slot(m.TxID)
-	err := db.p.WritePages([]pager.Run{{Off: int64(slot) * ps, Bufs: [][]byte{mp}}})
-	putBuffer(mp) // written: the kernel has its copy
-	if err != nil {
-		return db.fail(err)
+		mp := getBuffer(db.ps)
+		m.Encode(mp)
+		run := pager.Run{Off: int64(meta.Slot(m.TxID)) * int64(db.ps), Bufs: [][]byte{mp}}
+		err := db.p.WritePages([]pager.Run{run})
+		putBuffer(mp) // written: the kernel has its copy
+		if err != nil {
+			return db.fail(err)
+		}
 	}
 	if db.opts.Durability != NoSync {
 		if err := db.sync(); err != nil {
@@ -234,7 +284,9 @@ func (db *DB) writeCommit(m meta.Meta, dirty map[page.ID][]byte, written map[pag
 		}
 	}
 	for id := range dirty {
-		db.verified.add(id) // we wrote them: their checksums hold
+		if id != record {
+			db.verified.add(id) // we wrote them: their checksums hold
+		}
 	}
 	recycleRuns(dirty)
 	return nil

@@ -12,7 +12,9 @@ import (
 // on. The copy holds every page below the high-water mark; pages that are
 // free in this version are copied as they are (they may hold bytes of later
 // commits, which nothing in the copy references). The copy's two meta slots
-// both describe this version, as txids T and T+1, so either can be used.
+// both describe this version, as txids T and T+1, so either can be used;
+// if the version's meta was a commit record, they say so in slots, and
+// reserve no page for a next record.
 func (tx *Tx) WriteTo(w io.Writer) (int64, error) {
 	if err := tx.check(false); err != nil {
 		return 0, err
@@ -22,6 +24,13 @@ func (tx *Tx) WriteTo(w io.Writer) (int64, error) {
 	for _, t := range []page.TxID{m.TxID, m.TxID + 1} {
 		mm := m
 		mm.TxID, mm.Flags, mm.Version = t, 0, meta.Version
+		// No reserved page: records that later commits wrote into pages
+		// free in this version are copied too, and a walk from a meta
+		// naming this version's next page would take them for commits of
+		// the copy. The records this version holds in use stay listed
+		// (they are allocated in its free space), all before the split,
+		// so the copy's first commit, which writes a slot, frees them.
+		mm.Next, mm.Split = 0, mm.ChainLen
 		slot := int(meta.Slot(t))
 		mm.Encode(metas[slot*ps : (slot+1)*ps])
 	}

@@ -194,6 +194,56 @@ func (f *Freelist) Allocate(span int) page.ID {
 	return id
 }
 
+// AllocateAt takes page id for the current transaction, from the free
+// space or as the page at the end of the file, and continues the
+// transaction's run after it. It reports false, changing nothing, if id is
+// neither. A commit uses it for the page its predecessor reserved for its
+// commit record (NextRun): the commit's other pages then follow it.
+func (f *Freelist) AllocateAt(id page.ID) bool {
+	prev := f.hwm
+	switch {
+	case id == f.hwm && id < maxPages:
+		f.hwm++
+	case id >= firstPage && id < f.hwm && f.removeFree(id, 1):
+	default:
+		return false
+	}
+	f.cursor = id + 1
+	f.allocated++
+	f.log = append(f.log, op{kind: opAlloc, id: id, span: 1, prevHWM: prev})
+	return true
+}
+
+// NextRun returns where a run of n pages would start if a transaction
+// began now: the lowest free extent that holds them, else the free extent
+// that ends the file, else the end of the file. The page it returns is
+// free or at the end of the file, so a commit can name it as the place of
+// its successor's commit record (AllocateAt).
+func (f *Freelist) NextRun(n int) page.ID {
+	if e, ok := f.free.firstFit(uint32(max(n, 1))); ok {
+		return e.ID
+	}
+	if e, ok := f.free.last(); ok && e.end() == f.hwm {
+		return e.ID
+	}
+	return f.hwm
+}
+
+// Allocated returns how many pages the current transaction has allocated.
+func (f *Freelist) Allocated() int { return f.allocated }
+
+// FreedPending returns how many pages the current transaction has freed
+// that stay pending: versions written by earlier transactions.
+func (f *Freelist) FreedPending() int {
+	n := 0
+	for _, o := range f.log {
+		if o.kind == opFree && o.born != f.txid {
+			n += int(o.span)
+		}
+	}
+	return n
+}
+
 // runCap bounds the run a transaction's first allocation looks for: a run
 // of 64 pages already makes the writes sequential, and asking for more
 // would send large commits to the end of the file past usable extents.

@@ -185,10 +185,9 @@ func smallFile(t testing.TB, ps int, keys int) []byte {
 // holds every page below its metas' high-water marks.
 func trimToHWM(img []byte, ps int) []byte {
 	end := 2 * ps
-	for _, m := range decodeMetas(img, ps) {
-		if m != nil {
-			end = max(end, int(m.HWM)*ps)
-		}
+	ms, _ := decodeMetas(img, ps)
+	for _, m := range ms {
+		end = max(end, int(m.HWM)*ps)
 	}
 	return img[:min(end, len(img))]
 }
@@ -208,11 +207,11 @@ type hostile struct {
 func hostileFiles(t testing.TB) []hostile {
 	const ps = 1024
 	base := chainBase(t, ps)
-	ms := decodeMetas(base, ps)
 	var cur *meta.Meta
+	ms, _ := decodeMetas(base, ps)
 	for _, m := range ms {
-		if m != nil && (cur == nil || m.TxID > cur.TxID) {
-			cur = m
+		if cur == nil || m.TxID > cur.TxID {
+			cur = &m.Meta
 		}
 	}
 	runs, err := reachRuns(base, ps, cur)
@@ -452,12 +451,63 @@ func hostileFiles(t testing.TB) []hostile {
 		}
 		return false
 	})
+	out = append(out, recordHostiles(t, ps)...)
 	out = append(out,
 		hostile{what: "empty file", wiped: true},
 		hostile{what: "one byte", img: []byte{1}, wiped: true},
 		hostile{what: "file cut in half", img: clone(base[:len(base)/2]), wiped: true},
 		hostile{what: "only the metas", img: clone(base[:2*ps]), wiped: true},
 	)
+	return out
+}
+
+// recordHostiles damages the newest commit record of a file whose latest
+// version only a record holds (the file as a crash leaves it), each time
+// re-sealed so that only the record's structural checks and the walk's
+// link check stand in the way: Open must fall back to the record before
+// and say why.
+func recordHostiles(t testing.TB, ps int) []hostile {
+	path := filepath.Join(scratchDir(t), "records.cow")
+	db, err := cowfile.Open(path, &cowfile.Options{PageSize: ps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := [][]action{manyKeys(20)}
+	for i := 0; i < 5; i++ {
+		steps = append(steps, []action{{kind: "put", path: []string{"t"}, key: fmt.Sprintf("r%d", i), val: "v"}})
+	}
+	for _, as := range steps {
+		if err := db.Update(func(tx *cowfile.Tx) error { return applyTx(tx, as) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := trimToHWM(readAll(path), ps) // before Close writes a meta slot
+	db.Close()
+	ms, _ := decodeMetas(base, ps)
+	var last *meta.Meta
+	for i := range ms {
+		if ms[i].IsRecord() && (last == nil || ms[i].TxID > last.TxID) {
+			last = &ms[i].Meta
+		}
+	}
+	if last == nil {
+		t.Fatal("record base: no commit record")
+	}
+	var out []hostile
+	add := func(what string, f func(m *meta.Meta)) {
+		b := clone(base)
+		m := *last
+		f(&m)
+		at := last.Page()
+		pg := b[int(at)*ps : int(at+1)*ps]
+		m.EncodeRecord(pg, at) // sealed
+		out = append(out, hostile{what: what, img: b})
+	}
+	add("commit record whose next record is itself", func(m *meta.Meta) { m.Next = m.Page() })
+	add("commit record listing a page past the end", func(m *meta.Meta) { m.Chain[0] = m.HWM + 100 })
+	add("commit record with a reference from a later transaction", func(m *meta.Meta) { m.Root.TxID = m.TxID + 1 })
+	add("commit record that follows another commit", func(m *meta.Meta) { m.Prev ^= 1 })
+	add("commit record of an earlier commit than its predecessor", func(m *meta.Meta) { m.TxID -= 2 })
 	return out
 }
 
@@ -473,8 +523,15 @@ func sortedIDs(m map[page.ID]page.ID) []page.ID {
 // chainBase is a small file with a multi-level tree, a large value,
 // nested buckets and more than a hundred free pages.
 func chainBase(t testing.TB, ps int) []byte {
+	return chainBaseWith(t, ps, -1)
+}
+
+// chainBaseWith is chainBase with Options.MaxChain set to maxChain: -1
+// writes every meta to a slot (so the older slot is the only fallback,
+// as the hostile files assume), 0 chains commit records.
+func chainBaseWith(t testing.TB, ps, maxChain int) []byte {
 	path := filepath.Join(scratchDir(t), "chain.cow")
-	db, err := cowfile.Open(path, &cowfile.Options{PageSize: ps})
+	db, err := cowfile.Open(path, &cowfile.Options{PageSize: ps, MaxChain: maxChain})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,11 @@ type counters struct {
 	workloads, sessions, crashPoints, images, imagesOpened    atomic.Int64
 	faultsInjected, faultRuns, corruptionTrials, hostileFiles atomic.Int64
 	fallbacks, noSyncUnopenable, noSyncOlder                  atomic.Int64
+	// recordsDroppedQuietly counts corruption trials that damaged a commit
+	// record in use so that no trace of it remained (zeroed, lost or
+	// misdirected writes) and Open recovered, intact, the commit before
+	// it without a report: the limit docs/RELIABILITY.md states.
+	recordsDroppedQuietly atomic.Int64
 
 	// must be zero
 	lostAcked, mixed, failedOpens, checkFailures, ackAfterFailedSync    atomic.Int64
@@ -61,10 +66,11 @@ func (c *counters) progress(t testing.TB, label string) {
 func (c *counters) log(t testing.TB) {
 	t.Helper()
 	t.Logf("figures: workloads=%d sessions=%d crash_points=%d images=%d images_opened=%d "+
-		"io_fault_runs=%d io_faults_injected=%d corruption_trials=%d hostile_files=%d fallbacks=%d nosync_unopenable=%d nosync_older=%d",
+		"io_fault_runs=%d io_faults_injected=%d corruption_trials=%d hostile_files=%d fallbacks=%d nosync_unopenable=%d nosync_older=%d "+
+		"records_dropped_quietly=%d",
 		c.workloads.Load(), c.sessions.Load(), c.crashPoints.Load(), c.images.Load(), c.imagesOpened.Load(),
 		c.faultRuns.Load(), c.faultsInjected.Load(), c.corruptionTrials.Load(), c.hostileFiles.Load(),
-		c.fallbacks.Load(), c.noSyncUnopenable.Load(), c.noSyncOlder.Load())
+		c.fallbacks.Load(), c.noSyncUnopenable.Load(), c.noSyncOlder.Load(), c.recordsDroppedQuietly.Load())
 	t.Logf("must be zero: lost_acked=%d mixed_or_phantom=%d failed_opens=%d check_failures=%d "+
 		"acks_after_failed_sync=%d undetected_corruptions=%d wrong_values=%d panics=%d live_violations=%d "+
 		"fallback_unreported=%d sticky_broken=%d other=%d",
@@ -86,7 +92,8 @@ type obs struct {
 	panicked string
 	// From the image itself: which meta slots decode, to know whether the
 	// engine had to fall back.
-	metas [2]*meta.Meta
+	metas  []foundMeta            // every meta Open can read (decodeMetas)
+	broken func(txid uint64) bool // an unreadable slot or a damaged record (decodeMetas)
 }
 
 func (o *obs) String() string {
@@ -108,12 +115,11 @@ func (o *obs) String() string {
 			fmt.Fprintf(&b, "; check: %v", o.checkErr)
 		}
 	}
-	for i, m := range o.metas {
-		if m == nil {
-			fmt.Fprintf(&b, "; slot %d invalid", i)
-		} else {
-			fmt.Fprintf(&b, "; slot %d tx %d", i, m.TxID)
-		}
+	for _, m := range o.metas {
+		fmt.Fprintf(&b, "; %s tx %d (chain from slot %d)", placeOf(&m.Meta), m.TxID, m.slot)
+	}
+	if o.broken != nil && o.broken(o.txid) {
+		fmt.Fprintf(&b, "; a slot or a later record is damaged")
 	}
 	return b.String()
 }
@@ -185,7 +191,7 @@ func openImage(path string, img []byte, absent bool, ps int) (o *obs) {
 			o.openErr = err
 			return o
 		}
-		o.metas = decodeMetas(img, ps)
+		o.metas, o.broken = decodeMetas(img, ps)
 	}
 	db, err := cowfile.Open(path, &cowfile.Options{PageSize: ps})
 	if err != nil {
@@ -196,7 +202,7 @@ func openImage(path string, img []byte, absent bool, ps int) (o *obs) {
 	st := db.Stats()
 	o.fellBack, o.reason, o.txid = st.FellBack, st.FallbackReason, st.TxID
 	if absent {
-		o.metas = decodeMetas(readAll(path), ps)
+		o.metas, o.broken = decodeMetas(readAll(path), ps)
 	}
 	o.dump, o.dumpErr = dumpDB(db)
 	o.checkErr = db.View(func(tx *cowfile.Tx) error { return tx.Check() })
@@ -209,15 +215,24 @@ func readAll(path string) []byte {
 }
 
 // wantFallback says whether opening an image whose metas are ms and that
-// recovered version txid must report a fallback: a slot did not decode, or
-// a valid newer meta was passed over.
-func wantFallback(ms [2]*meta.Meta, txid uint64) bool {
+// recovered version txid must report a fallback: a valid newer meta was
+// passed over, a slot did not decode or a walk stopped at the damaged
+// record of a later commit (broken).
+func wantFallback(ms []foundMeta, broken func(uint64) bool, txid uint64) bool {
 	for _, m := range ms {
-		if m == nil || uint64(m.TxID) > txid {
+		if uint64(m.TxID) > txid {
 			return true
 		}
 	}
-	return false
+	return broken != nil && broken(txid)
+}
+
+// placeOf names where a meta lies.
+func placeOf(m *meta.Meta) string {
+	if m.IsRecord() {
+		return fmt.Sprintf("record at page %d", m.Page())
+	}
+	return fmt.Sprintf("slot %d", m.Page())
 }
 
 // allowance says which recovered states an image may show.
@@ -270,7 +285,7 @@ func judge(o *obs, a allowance, models map[int]string, c *counters) (class, msg 
 	if o.fellBack {
 		c.fallbacks.Add(1)
 	}
-	if want := wantFallback(o.metas, o.txid); want != o.fellBack && !o.absent {
+	if want := wantFallback(o.metas, o.broken, o.txid); want != o.fellBack && !o.absent {
 		c.fallbackUnreported.Add(1)
 		return "fallback misreported", fmt.Sprintf("Stats().FellBack=%v, the image's metas say %v", o.fellBack, want)
 	}

@@ -15,7 +15,6 @@ import (
 	"testing"
 
 	"github.com/cowfile/cowfile"
-	"github.com/cowfile/cowfile/meta"
 	"github.com/cowfile/cowfile/pager/page"
 )
 
@@ -219,7 +218,8 @@ type sessionResult struct {
 	acked, inflight int
 	openErr         error
 	commitErr       error
-	failedAt        int // serial whose commit failed
+	failedAt        int   // serial whose commit failed
+	closeErr        error // Close failed: an injected fault hit the meta slot it writes
 	final           []byte
 	path            string
 	fs              *recFS
@@ -227,6 +227,13 @@ type sessionResult struct {
 	durable         int
 	serials         map[int]bool
 }
+
+// harnessMaxChain is the Options.MaxChain of the sessions: two commits
+// that write only a commit record between commits that write a meta slot
+// too, so that workloads of a few commits pass through every kind of
+// commit — slot only, record only, both — and free records at slot
+// commits (the default, 14, would rarely reach one).
+const harnessMaxChain = 2
 
 // session runs ops on one machine boot: open (creating the file, or from
 // start), commit each op, close. It checks the live assertions as it goes.
@@ -268,12 +275,12 @@ func (r *crashRun) session(cfg sessionCfg) *sessionResult {
 	// the commit before the one that replaces them (docs/DECISIONS.md).
 	protect := func(txid uint64, who string, into map[page.ID]string, latest bool) {
 		cur := fs.current(path)
-		ms := decodeMetas(cur, r.ps)
-		m := ms[txid%2]
-		if m == nil || uint64(m.TxID) != txid {
+		found := findMeta(cur, r.ps, txid)
+		if found == nil {
 			r.fail("harness", fmt.Sprintf("meta of tx %d not found after it was acknowledged", txid), cfg.replay)
 			return
 		}
+		m := &found.Meta
 		if !latest {
 			trees := *m
 			trees.Freelist = page.Ref{}
@@ -288,9 +295,15 @@ func (r *crashRun) session(cfg sessionCfg) *sessionResult {
 			into[id] = who
 		}
 		if latest {
-			// The next commit writes the other slot; a reader needs no
-			// meta page (it holds its meta in memory).
-			into[meta.Slot(m.TxID)] = who + " (its meta slot)"
+			// Open reads the meta slot the version's chain starts from and
+			// the commit records in use (the last one the version's own
+			// meta); the next commit writes the other slot or the page the
+			// version reserved. A reader needs no meta page (it holds its
+			// meta in memory).
+			into[page.ID(found.slot)] = who + " (its meta slot)"
+			for _, id := range m.ChainPages() {
+				into[id] = who + " (a commit record in use)"
+			}
 		}
 	}
 	fs.guard = func(name string, off, n int64) string {
@@ -305,7 +318,7 @@ func (r *crashRun) session(cfg sessionCfg) *sessionResult {
 		return ""
 	}
 	fs.arm(cfg.plan)
-	db, err := cowfile.Open(path, &cowfile.Options{PageSize: r.ps, Durability: r.mode, FS: fs})
+	db, err := cowfile.Open(path, &cowfile.Options{PageSize: r.ps, Durability: r.mode, FS: fs, MaxChain: harnessMaxChain})
 	if err != nil {
 		res.openErr = err
 		fs.hook = nil
@@ -415,9 +428,22 @@ ops:
 		}
 		rd.tx.Rollback()
 	}
+	fired := 0
+	if cfg.plan != nil {
+		fired = cfg.plan.fired
+	}
 	if err := db.Close(); err != nil {
-		r.c.otherFailures.Add(1)
-		r.fail("close", err.Error(), cfg.replay)
+		// Close writes the latest version's meta to a slot when only a
+		// commit record holds it; an injected fault may fail that write,
+		// which must say so and leave the acknowledged state.
+		if cfg.plan == nil || cfg.plan.fired == fired || res.commitErr != nil {
+			r.c.otherFailures.Add(1)
+			r.fail("close", err.Error(), cfg.replay)
+		} else if msg := checkCommitError(err, cfg.plan); msg != "" {
+			r.c.ackAfterFailedSync.Add(1)
+			r.fail("failed close misreported", msg, cfg.replay)
+		}
+		res.closeErr = err
 	}
 	fs.hook = nil
 	for _, v := range fs.violations {
@@ -475,7 +501,7 @@ func (r *crashRun) verifyAt(p *point, rng *rand.Rand, replay crashCase, onlyImag
 		}
 		if o.fellBack && o.openErr == nil && o.dumpErr == nil {
 			for _, m := range o.metas {
-				if m != nil && uint64(m.TxID) > o.txid {
+				if uint64(m.TxID) > o.txid {
 					fallbacks = append(fallbacks, spec)
 					break
 				}

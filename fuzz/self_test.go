@@ -22,7 +22,7 @@ func TestOracleRejects(t *testing.T) {
 	for s := 1; s <= 3; s++ {
 		models[s] = dump(s, models[s])
 	}
-	ms := [2]*meta.Meta{{TxID: 2}, {TxID: 3}}
+	ms := []foundMeta{{Meta: meta.Meta{TxID: 2}}, {Meta: meta.Meta{TxID: 3}}}
 	a := allowance{acked: 2, inflight: 3}
 	cases := []struct {
 		name  string
@@ -36,6 +36,7 @@ func TestOracleRejects(t *testing.T) {
 		{"unknown", obs{dump: dump(7, ""), txid: 3, metas: ms}, "phantom state"},
 		{"silent fallback", obs{dump: models[2], txid: 2, metas: ms}, "fallback misreported"},
 		{"reported fallback", obs{dump: models[2], txid: 2, metas: ms, fellBack: true}, ""},
+		{"silent fallback past a damaged record", obs{dump: models[3], txid: 3, metas: ms, broken: func(uint64) bool { return true }}, "fallback misreported"},
 		{"failed open", obs{openErr: os.ErrNotExist, metas: ms}, "failed open"},
 		{"check failure", obs{dump: models[3], txid: 3, metas: ms, checkErr: os.ErrInvalid}, "check failure"},
 		{"panic", obs{panicked: "boom"}, "panic"},
@@ -53,7 +54,7 @@ func TestOracleRejects(t *testing.T) {
 	snap := snapshotDump("s000004", models[3])
 	models[4] = models[3] + snap
 	models[5] = dump(5, "five\n") + snap
-	ms2 := [2]*meta.Meta{{TxID: 4}, {TxID: 5}}
+	ms2 := []foundMeta{{Meta: meta.Meta{TxID: 4}}, {Meta: meta.Meta{TxID: 5}}}
 	a2 := allowance{acked: 4, inflight: 5}
 	for _, c := range []struct {
 		name  string

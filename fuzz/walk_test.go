@@ -26,17 +26,74 @@ const (
 	snapRecLen = page.RefSize + 16 // snapshot catalog record: root Ref, txid, created
 )
 
-// decodeMetas decodes both meta slots of img at page size ps.
-func decodeMetas(img []byte, ps int) (ms [2]*meta.Meta) {
+// decodeMetas decodes every meta of img at page size ps that Open can
+// read: the two meta slots and the commit records chained after each
+// (meta.Follow), with the slot whose walk found each. broken reports what
+// Open must report as a fallback when it recovers version txid: a slot
+// that does not decode, or a walk that stopped at a damaged commit record
+// of a later commit.
+func decodeMetas(img []byte, ps int) (ms []foundMeta, damaged func(txid uint64) bool) {
+	read := func(id page.ID) []byte {
+		off := uint64(id) * uint64(ps)
+		if id >= 1<<48 || off+uint64(ps) > uint64(len(img)) {
+			return nil
+		}
+		return img[off : off+uint64(ps)]
+	}
+	invalid := false
+	var stops []page.TxID
 	for slot := 0; slot < 2; slot++ {
-		if len(img) < (slot+1)*ps {
+		b := read(page.ID(slot))
+		m, err := meta.Decode(b, page.ID(slot))
+		if b == nil || err != nil {
+			invalid = true
 			continue
 		}
-		if m, err := meta.Decode(img[slot*ps:(slot+1)*ps], page.ID(slot)); err == nil {
-			ms[slot] = &m
+		ms = append(ms, foundMeta{Meta: m, slot: slot})
+		w := meta.Follow(m, read)
+		for _, r := range w.Records {
+			ms = append(ms, foundMeta{Meta: r, slot: slot})
+		}
+		if w.Damaged != nil {
+			stops = append(stops, w.DamagedTxID)
 		}
 	}
-	return ms
+	return ms, func(txid uint64) bool {
+		for _, s := range stops {
+			if uint64(s) > txid {
+				return true
+			}
+		}
+		return invalid
+	}
+}
+
+// foundMeta is a meta decodeMetas found, and the meta slot its chain of
+// commit records starts from.
+type foundMeta struct {
+	meta.Meta
+	slot int
+}
+
+// findMeta returns the meta of commit txid in img, or nil; found from
+// both meta slots, the one found from the newer slot, which is the slot
+// the engine keeps (a commit that writes a slot writes the other one).
+func findMeta(img []byte, ps int, txid uint64) *foundMeta {
+	ms, _ := decodeMetas(img, ps)
+	slotTx := map[int]page.TxID{}
+	for _, m := range ms {
+		if !m.IsRecord() && m.Page() < 2 {
+			slotTx[m.slot] = m.TxID
+		}
+	}
+	var best *foundMeta
+	for i := range ms {
+		m := &ms[i]
+		if uint64(m.TxID) == txid && (best == nil || slotTx[m.slot] > slotTx[best.slot]) {
+			best = m
+		}
+	}
+	return best
 }
 
 // pageRun returns the run at id, as long as its header's span says, or an

@@ -20,7 +20,7 @@ type Kind uint8
 const (
 	KindUnknown        Kind = iota // no header that names this page, and not part of a known run
 	KindEmpty                      // all-zero header: never written
-	KindMeta                       // pages 0 and 1
+	KindMeta                       // pages 0 and 1, and commit records
 	KindBranch                     // B+tree interior node
 	KindLeaf                       // B+tree leaf
 	KindValue                      // a large value's run
@@ -63,7 +63,7 @@ type Status uint8
 
 const (
 	StatusUnknown     Status = iota // no meta to walk from
-	StatusLive                      // reachable: a meta, a tree page, a value run, the free-space log
+	StatusLive                      // reachable: a meta, a commit record in use, a tree page, a value run, the free-space log
 	StatusFree                      // free: the next commit may reuse it
 	StatusPending                   // freed, but kept: a snapshot's version still uses it
 	StatusUnreachable               // below the high-water mark, neither reachable nor recorded free (leaked)
@@ -164,7 +164,10 @@ func (p Problem) Error() string { return p.Err.Error() }
 type Analysis struct {
 	File  *File
 	Metas *Metas
-	// Slot is the meta slot walked (-1: none could be), Meta its contents.
+	// Slot is the meta slot the version walked was reached from (-1: none
+	// could be). Meta is that version's meta: the slot's own, or the
+	// commit record chained after it that Open would use
+	// (Meta.IsRecord()).
 	Slot int
 	Meta meta.Meta
 	// Pages holds one entry per whole page of the file.
@@ -188,10 +191,11 @@ func (a *Analysis) Catalog() *Bucket {
 }
 
 // Analyze decodes the metas and classifies every page of the file by
-// walking the version in slot (-1: the one Open would use, or when Open
-// would refuse the file, the newest meta that decodes). Pages not reached
-// are classified from the free-space state and their own headers. Every
-// problem met is recorded; the error is only for failing to read the file.
+// walking the version of the meta in slot (-1: the meta Open would use, a
+// slot's or a commit record, or when Open would refuse the file, the
+// newest meta that decodes). Pages not reached are classified from the
+// free-space state and their own headers. Every problem met is recorded;
+// the error is only for failing to read the file.
 func (f *File) Analyze(slot int) (*Analysis, error) {
 	a := &Analysis{File: f, Metas: f.Metas(), Slot: -1}
 	a.Pages = make([]PageInfo, f.Pages())
@@ -203,37 +207,30 @@ func (f *File) Analyze(slot int) (*Analysis, error) {
 		p := &a.Pages[i]
 		p.Kind, p.Status, p.Span, p.Used = KindMeta, StatusLive, 1, meta.Size
 		if s.RawOK {
-			p.TxID = s.Raw.TxID
+			p.TxID, p.Used = s.Raw.TxID, metaFields(s.Raw.Version)
 		}
 		if s.Err != nil {
 			p.Problem = s.Err.Error()
 			a.problem(page.ID(i), s.Err)
 		}
 	}
-	switch {
+	switch ms := a.Metas; {
 	case slot == 0 || slot == 1:
-		if !a.Metas.Slots[slot].Valid() {
-			return nil, fmt.Errorf("meta slot %d is not valid: %v", slot, a.Metas.Slots[slot].Err)
+		if !ms.Slots[slot].Valid() {
+			return nil, fmt.Errorf("meta slot %d is not valid: %v", slot, ms.Slots[slot].Err)
 		}
-		a.Slot = slot
-	case a.Metas.Current >= 0:
-		a.Slot = a.Metas.Current
-	default:
+		a.Slot, a.Meta = slot, ms.Slots[slot].Raw
+	case ms.Used >= 0:
+		c := ms.UsedCandidate()
+		a.Slot, a.Meta = int(c.Slot), c.Meta
+	case len(ms.Candidates) > 0:
 		// Open would refuse the file; the newest meta that decodes at all
-		// is still the best map of it.
-		for i, s := range a.Metas.Slots {
-			if s.Valid() && (a.Slot < 0 || s.Raw.TxID > a.Metas.Slots[a.Slot].Raw.TxID) {
-				a.Slot = i
-			}
-		}
+		// (Candidates[0]) is still the best map of it.
+		c := &ms.Candidates[0]
+		a.Slot, a.Meta = int(c.Slot), c.Meta
 	}
 	if a.Metas.FallBack && slot < 0 {
-		dropped := a.Metas.Slots[1-a.Metas.Current]
-		at := dropped.Slot
-		if dropped.VerifyErr != nil {
-			at = pageNamed(dropped.VerifyErr, at)
-		}
-		a.problem(at, fmt.Errorf("open would fall back to meta slot %d: %s", a.Metas.Current, a.Metas.Reason))
+		a.problem(a.Metas.dropped(), fmt.Errorf("open would fall back to %s: %s", a.Metas.UsedCandidate().Where(), a.Metas.Reason))
 	}
 	if a.Metas.OpenErr != nil {
 		a.problem(0, fmt.Errorf("open would refuse the file: %v", a.Metas.OpenErr))
@@ -242,17 +239,47 @@ func (f *File) Analyze(slot int) (*Analysis, error) {
 		a.classifyRest(0)
 		return a, nil
 	}
-	a.Meta = a.Metas.Slots[a.Slot].Raw
 	hwm := a.Meta.HWM
 	if uint64(hwm) > uint64(len(a.Pages)) {
 		a.problem(page.ID(hwm-1), page.Corrupt(page.ID(hwm-1), "high-water mark %d pages lies past the end of the file (%d pages)", hwm, len(a.Pages)))
 	}
 	w := &walker{a: a, st: &store{f: f, hwm: hwm}, reached: make([]bool, min(uint64(hwm), uint64(len(a.Pages))))}
 	w.walkRoots()
+	w.walkChain()
 	w.walkFreelist()
 	a.classifyRest(hwm)
 	return a, nil
 }
+
+// dropped returns the page to report a fallback at: the page named by the
+// failure of the newest meta Open passes over, else an unreadable slot,
+// else the page a walk stopped at on a damaged commit record.
+func (ms *Metas) dropped() page.ID {
+	for _, c := range ms.Candidates {
+		if c.Tried && c.VerifyErr != nil {
+			return pageNamed(c.VerifyErr, c.Meta.Page())
+		}
+	}
+	for _, s := range ms.Slots {
+		if !s.Valid() {
+			return s.Slot
+		}
+	}
+	for _, s := range ms.Slots {
+		if s.Walk.Damaged != nil {
+			at := s.Raw.Next
+			if n := len(s.Walk.Records); n > 0 {
+				at = s.Walk.Records[n-1].Next
+			}
+			return pageNamed(s.Walk.Damaged, at)
+		}
+	}
+	return 0
+}
+
+// metaFields returns how many bytes of a meta page of format version v
+// carry fields; the rest is filler.
+func metaFields(v uint32) int { return meta.FieldsSize(v) }
 
 var pageRe = regexp.MustCompile(`\bpage (\d+)\b`)
 
@@ -414,6 +441,48 @@ func (w *walker) node(b *Bucket, idx int32, r page.Ref, depth, nest int) {
 				w.snapshot(r.ID, e)
 			}
 		}
+	}
+}
+
+// walkChain records the commit records in use in the version: neither
+// free nor reachable from a tree, they are read by Open's walks from the
+// meta slots. Each must be a record of a commit no later than the version
+// (as Check re-reads them); after later commits, a meta slot commit may
+// have freed them and a later commit reused them, so walking an older
+// version may report them, as it may its tree pages.
+func (w *walker) walkChain() {
+	m := w.a.Meta
+	for _, id := range m.ChainPages() {
+		if id < 2 {
+			w.a.problem(id, page.Corrupt(id, "commit record in use listed at a meta slot"))
+			continue
+		}
+		if uint64(id) >= uint64(len(w.reached)) {
+			w.a.problem(id, page.Corrupt(id, "commit record in use lies past the end of the file (%d pages)", len(w.a.Pages)))
+			continue
+		}
+		if !w.claim(id, 1) {
+			continue
+		}
+		b, err := w.a.File.ReadPages(id, 1)
+		if err != nil || len(b) < w.a.File.ps {
+			w.a.problem(id, page.Corrupt(id, "commit record in use is unreadable: %v", err))
+			continue
+		}
+		h := page.GetHeader(b)
+		p := &w.a.Pages[id]
+		*p = PageInfo{ID: id, Kind: KindMeta, Status: StatusLive, TxID: h.TxID, Span: 1, Run: id, Bucket: -1}
+		r, err := meta.Decode(b, id)
+		if err == nil && r.TxID > m.TxID {
+			err = page.Corrupt(id, "commit record of tx %d in version %d", r.TxID, m.TxID)
+		}
+		if err != nil {
+			err = fmt.Errorf("%w (a commit record in use)", err)
+			p.Problem = err.Error()
+			w.a.problem(id, err)
+			continue
+		}
+		p.Used = metaFields(r.Version)
 	}
 }
 
@@ -631,7 +700,9 @@ func (a *Analysis) headerKind(p *PageInfo) {
 	switch {
 	case bytes.Equal(b[:page.HeaderSize], zeroHeader[:]):
 		p.Kind = KindEmpty
-	case h.ID == p.ID && h.Span > 0 && kindOf(h.Type) != KindUnknown && h.Type != page.TypeMeta:
+	case h.ID == p.ID && h.Span > 0 && kindOf(h.Type) != KindUnknown:
+		// A meta page here is a commit record no longer in use (or never
+		// completed, or of a later commit than the version walked).
 		p.Kind, p.TxID, p.Items, p.Span = kindOf(h.Type), h.TxID, int(h.Count), h.Span
 		if h.Type == page.TypeBranch || h.Type == page.TypeLeaf {
 			p.Used = btree.UsedBytes(b)

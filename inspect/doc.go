@@ -1,8 +1,9 @@
 // Package inspect decodes a cowfile file straight from its bytes, for the
-// tools that must work when the engine will not: both meta slots and what
-// Open would make of them (which one is current, whether it would fall
-// back and why), the kind and status of every page found by walking from a
-// meta, per-bucket statistics, and the decoding of single pages.
+// tools that must work when the engine will not: both meta slots, the
+// commit records chained after them, and what Open would make of them
+// (which meta it would use, whether it would fall back and why), the kind
+// and status of every page found by walking from a meta, per-bucket
+// statistics, and the decoding of single pages.
 //
 // It reads the file with ReadAt, never writes, takes no lock, and does not
 // go through cowfile.Open, so it works on a file Open refuses. It trusts

@@ -6,6 +6,7 @@ import (
 
 	"github.com/cowfile/cowfile/btree"
 	"github.com/cowfile/cowfile/freelist"
+	"github.com/cowfile/cowfile/meta"
 	"github.com/cowfile/cowfile/pager/page"
 )
 
@@ -29,8 +30,27 @@ type PageDetail struct {
 	Elements []btree.Element   // branch and leaf
 	Free     *freelist.RunInfo // free-space log runs
 	Meta     *MetaSlot         // meta slots
+	Record   *RecordDetail     // meta pages outside the slots: commit records
 	// ValueLen is a large value's length, when the walk reached the run.
 	ValueLen int
+}
+
+// RecordDetail is a commit record decoded: a meta page outside the slots.
+type RecordDetail struct {
+	// Raw holds the fields as stored, unverified (RawOK false: the page is
+	// too short to hold them); once the record decodes, all of them,
+	// format 4's included. Err is nil when it decodes (meta.Decode accepts
+	// it at its page).
+	Raw   meta.Meta
+	RawOK bool
+	Err   error
+	// InUse reports that the version walked lists the page among its
+	// commit records in use.
+	InUse bool
+	// Candidate is what Open makes of the record when a walk from a meta
+	// slot reaches it; nil when none does (a record no longer in use, of a
+	// commit that never completed, or damaged).
+	Candidate *Candidate
 }
 
 // OK reports whether the page showed no problem. A page in free space or
@@ -119,7 +139,11 @@ func (a *Analysis) Page(id page.ID) (*PageDetail, error) {
 			d.ValueLen = d.Info.Used - page.HeaderSize
 		}
 	case page.TypeMeta:
-		d.Problems = append(d.Problems, page.Corrupt(id, "meta page outside the meta slots"))
+		d.Record = a.record(id, first)
+		// A checksum mismatch is reported above already.
+		if err := d.Record.Err; err != nil && (!d.SumChecked || d.StoredSum == d.ComputedSum) {
+			d.Problems = append(d.Problems, err)
+		}
 	default:
 		d.Problems = append(d.Problems, page.Corrupt(id, "unknown page type %d", h.Type))
 	}
@@ -133,4 +157,29 @@ func (d *PageDetail) Value() []byte {
 		return nil
 	}
 	return d.Bytes[page.HeaderSize : page.HeaderSize+d.ValueLen]
+}
+
+// record decodes the meta page b at id, outside the slots: a commit record.
+func (a *Analysis) record(id page.ID, b []byte) *RecordDetail {
+	r := &RecordDetail{}
+	r.Raw, r.RawOK = meta.DecodeUnchecked(b)
+	m, err := meta.Decode(b, id)
+	if err != nil {
+		r.Err = err
+	} else {
+		r.Raw = m
+	}
+	if a.Slot >= 0 {
+		for _, c := range a.Meta.ChainPages() {
+			r.InUse = r.InUse || c == id
+		}
+	}
+	for i := range a.Metas.Candidates {
+		c := &a.Metas.Candidates[i]
+		if !c.Duplicate && c.Meta.IsRecord() && c.Meta.Page() == id && err == nil && sameCommit(&c.Meta, &m) {
+			r.Candidate = c
+			break
+		}
+	}
+	return r
 }

@@ -339,23 +339,31 @@ var (
 
 var revertCmd = &cobra.Command{
 	Use:   "revert FILE -o OUT",
-	Short: "Write a copy whose current version is the older meta's",
+	Short: "Write a copy whose current version is the one before the newest commit",
 	Long: `revert repairs a bad last commit: it writes a copy of FILE to OUT in which
-the older of the two meta slots is the current version, and the newest
-commit is gone. FILE itself is never modified.
+the version before the newest commit is current, and the newest commit is
+gone. FILE itself is never modified. The newest commit is the newest meta
+open finds: a meta slot's, or a commit record chained after one (under
+sync durability most commits write their meta as a record beside their
+pages); the version before it is the older meta slot's, or the record
+before it.
 
-The copy's metas are re-stamped: the older version's meta is written as
-txid T+1 into its own slot (T is the newest txid), so it is the newest,
-and as txid T into the other slot, replacing the meta of commit T; both
-describe the older version, so nothing can fall back to the dropped
-commit. The pages commit T wrote are free in the older version and are
-reused by later commits.
+The copy's metas are re-stamped: the older version's meta is written into
+both meta slots, as txid T+1 and T (T is the newest txid), so it is the
+newest, and replaces the meta of commit T; both describe the older
+version, so nothing can fall back to the dropped commit. The pages commit
+T wrote, its record too, are free in the older version and are reused by
+later commits. The commit records the older version keeps in use stay in
+use until the copy's meta slot commits free them.
 
 Use it when the last commit is damaged (check reports that open fell back,
 or the newest meta's commit does not verify) or was a mistake. revert
-refuses when the older meta is invalid or its own commit does not verify
-(--force writes the copy anyway). It decodes the file directly and takes
-no lock: do not run it on a file a process is writing.`,
+refuses when there is no older version, when the older version's own
+commit does not verify, or when open already falls back past a damaged
+meta or record (reverting would drop the intact commit open uses as
+well); --force writes the copy anyway in the last two cases. It decodes
+the file directly and takes no lock: do not run it on a file a process is
+writing.`,
 	Example: `  cowfile revert app.cow -o app.reverted.cow && cowfile check app.reverted.cow`,
 	Args:    nargs(1, 1),
 	RunE: func(cmd *cobra.Command, args []string) error {
@@ -369,25 +377,39 @@ no lock: do not run it on a file a process is writing.`,
 		}
 		defer f.Close()
 		ms := f.Metas()
-		newest, older := -1, -1
-		for i, s := range ms.Slots {
-			if s.Valid() && (newest < 0 || s.Raw.TxID > ms.Slots[newest].Raw.TxID) {
-				newest = i
+		// Each commit once, newest first: the order open tries them in.
+		var cands []*inspect.Candidate
+		for i := range ms.Candidates {
+			if c := &ms.Candidates[i]; !c.Duplicate {
+				cands = append(cands, c)
 			}
 		}
-		if newest < 0 {
+		if len(cands) == 0 {
 			return problems("%s: neither meta slot is valid; there is no version to revert to", src)
 		}
-		older = 1 - newest
-		o, n := &ms.Slots[older], &ms.Slots[newest]
+		n := cands[0]
+		if len(cands) < 2 {
+			for i, s := range ms.Slots {
+				if !s.Valid() {
+					return problems("%s: the older meta (slot %d) is invalid: %v; open already uses %s (tx %d)", src, i, s.Err, n.Where(), n.Meta.TxID)
+				}
+			}
+			return problems("%s: no version older than tx %d to revert to", src, n.Meta.TxID)
+		}
+		o := cands[1]
+		if !o.Tried {
+			o.VerifyErr = f.Verify(o.Meta)
+			o.Verified = o.VerifyErr == nil
+		}
 		switch {
-		case !o.Valid():
-			return problems("%s: the older meta (slot %d) is invalid: %v; open already uses slot %d (tx %d)", src, older, o.Err, newest, n.Raw.TxID)
+		case ms.Used == 0 && ms.FallBack && !revertForce:
+			return problems("%s: open already falls back (%s) and uses the newest commit that verifies, %s (tx %d); revert would drop it too (--force writes the copy anyway)",
+				src, ms.Reason, n.Where(), n.Meta.TxID)
 		case !o.Verified && !revertForce:
-			return problems("%s: the older version (slot %d, tx %d) does not verify either: %v (--force writes the copy anyway)", src, older, o.Raw.TxID, o.VerifyErr)
+			return problems("%s: the older version (%s, tx %d) does not verify either: %v (--force writes the copy anyway)", src, o.Where(), o.Meta.TxID, o.VerifyErr)
 		}
 		ps := f.PageSize()
-		keep, drop := o.Raw, n.Raw.TxID
+		keep, drop := o.Meta, n.Meta.TxID
 		if err := copyFile(src, revertOut, revertForce); err != nil {
 			return err
 		}
@@ -397,8 +419,14 @@ no lock: do not run it on a file a process is writing.`,
 		}
 		buf := make([]byte, ps)
 		for _, t := range []page.TxID{drop + 1, drop} {
+			// In a slot, as WriteTo writes a copy: not a commit record (nor
+			// one naming its own record, which the copy's txids no longer
+			// match); it keeps the records in use, the split and the page
+			// reserved for the next record. Its new txid changes its link,
+			// so no walk from the copy's slots accepts the record of the
+			// dropped commit (or of any later one): none follows it.
 			m := keep
-			m.TxID, m.Flags = t, 0
+			m.TxID, m.Flags, m.Version = t, 0, meta.Version
 			m.Encode(buf)
 			if _, err := out.WriteAt(buf, int64(meta.Slot(t))*int64(ps)); err != nil {
 				out.Close()
@@ -421,14 +449,15 @@ no lock: do not run it on a file a process is writing.`,
 		cms := cf.Metas()
 		w := cmd.OutOrStdout()
 		res := map[string]any{"src": src, "out": revertOut, "dropped_txid": drop, "kept_txid": keep.TxID,
-			"new_txid": drop + 1, "opens_cleanly": cms.Current >= 0 && !cms.FallBack}
+			"new_txid": drop + 1, "kept_meta_page": keep.Page(), "kept_record": keep.IsRecord(),
+			"opens_cleanly": cms.Current >= 0 && !cms.FallBack}
 		if revertJSON {
 			if err := writeJSON(w, res); err != nil {
 				return err
 			}
 		} else {
-			fmt.Fprintf(w, "wrote %s: the version of tx %d (meta slot %d of %s) is current, as tx %d; commit %d is dropped\n",
-				revertOut, keep.TxID, older, src, drop+1, drop)
+			fmt.Fprintf(w, "wrote %s: the version of tx %d (%s of %s) is current, as tx %d; commit %d is dropped\n",
+				revertOut, keep.TxID, o.Where(), src, drop+1, drop)
 		}
 		if cms.Current < 0 || cms.FallBack {
 			return problems("%s does not open cleanly: %s", revertOut, cms.Reason)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cowfile/cowfile/btree"
 	"github.com/cowfile/cowfile/inspect"
+	"github.com/cowfile/cowfile/meta"
 	"github.com/cowfile/cowfile/pager/page"
 	"github.com/spf13/cobra"
 )
@@ -23,11 +24,11 @@ var pagesCmd = &cobra.Command{
 	Short: "List every page: kind, status, txid, items, span, fill",
 	Long: `pages lists every page of FILE, one row each: its id, kind (meta, branch,
 leaf, value, free-sweep; free-delta and free-checkpoint in files of format 1;
-empty for a page never written; ? when nothing names it), status (live,
-free, pending, unreachable, unused; see 'cowfile inspect --help'), the txid
-that wrote it, its item count, the pages its run spans, how full it is, and
-the bucket it belongs to. Later
-pages of a multi-page run say which run they belong to.
+empty for a page never written; ? when nothing names it; a meta page past
+the two slots is a commit record), status (live, free, pending,
+unreachable, unused; see 'cowfile inspect --help'), the txid that wrote it,
+its item count, the pages its run spans, how full it is, and the bucket it
+belongs to. Later pages of a multi-page run say which run they belong to.
 
 Like inspect, it decodes the bytes directly and works on a file that open
 refuses. Exit status 1 when anything is wrong.`,
@@ -116,11 +117,33 @@ func pageCells(a *inspect.Analysis, p *inspect.PageInfo) cells {
 	if p.Status == inspect.StatusPending && p.Freed != 0 && p.Run == p.ID {
 		notes = append(notes, fmt.Sprintf("freed by tx %d", p.Freed))
 	}
+	if n := recordNote(a, p); n != "" {
+		notes = append(notes, n)
+	}
 	if p.Problem != "" {
 		notes = append(notes, problemText(fmt.Errorf("%s", p.Problem), p.ID))
 	}
 	c.note = strings.Join(notes, "; ")
 	return c
+}
+
+// recordNote says what a page has to do with commit records: one in use
+// in the version walked (its own, or one the walks from the slots read),
+// one no longer in use, or the page the next commit's record is to go to.
+func recordNote(a *inspect.Analysis, p *inspect.PageInfo) string {
+	switch {
+	case a.Slot < 0 || p.ID < 2 || p.Run != p.ID:
+		return ""
+	case p.Kind == inspect.KindMeta && p.Status == inspect.StatusLive && a.Meta.IsRecord() && p.ID == a.Meta.Page():
+		return "commit record of the version walked"
+	case p.Kind == inspect.KindMeta && p.Status == inspect.StatusLive:
+		return "commit record"
+	case p.ID == a.Meta.Next:
+		return "reserved for the next commit record"
+	case p.Kind == inspect.KindMeta:
+		return "commit record, not in use"
+	}
+	return ""
 }
 
 func bucketName(a *inspect.Analysis, i int32) string {
@@ -148,12 +171,14 @@ type pageJSON struct {
 	Fill    *float64 `json:"fill"`
 	Bucket  string   `json:"bucket,omitempty"`
 	Freed   uint64   `json:"freed_by,omitempty"`
+	Note    string   `json:"note,omitempty"` // what the page has to do with commit records
 	Problem string   `json:"problem,omitempty"`
 }
 
 func toPageJSON(a *inspect.Analysis, p *inspect.PageInfo) pageJSON {
 	j := pageJSON{ID: uint64(p.ID), Kind: p.Kind.String(), Status: p.Status.String(), TxID: uint64(p.TxID),
-		Items: p.Items, Span: p.Span, Run: uint64(p.Run), Bucket: bucketName(a, p.Bucket), Freed: uint64(p.Freed), Problem: p.Problem}
+		Items: p.Items, Span: p.Span, Run: uint64(p.Run), Bucket: bucketName(a, p.Bucket), Freed: uint64(p.Freed),
+		Note: recordNote(a, p), Problem: p.Problem}
 	if p.Run == p.ID {
 		j.Fill = fillJSON(p.Fill(a.File.PageSize()))
 	}
@@ -181,7 +206,10 @@ computed checksums, what the analysis makes of it (kind, status, bucket),
 and its items: a leaf's keys and values (nested buckets with their root
 reference and sequence, large values with the reference to their run), a
 branch's keys and child references, the entries of a free-space log run,
-or a meta's fields. With --hex it adds a hex dump of the run.
+or a meta's fields (a meta slot's, or a commit record's: the meta a commit
+wrote beside its pages, with the records in use and the page reserved for
+the next one, and what open makes of it). With --hex it adds a hex dump of
+the run.
 
 It decodes the bytes directly and works on damaged pages and on files
 that open refuses. Exit status 1 when a page shows a problem (stale bytes
@@ -279,6 +307,9 @@ func printPage(w io.Writer, a *inspect.Analysis, d *inspect.PageDetail, bf byteF
 	if p.Status == inspect.StatusPending && p.Freed != 0 {
 		what += fmt.Sprintf(", freed by tx %d", p.Freed)
 	}
+	if n := recordNote(a, &p); n != "" {
+		what += ", " + n
+	}
 	if a.Slot >= 0 && !d.Continuation && d.Header.ID == p.ID && d.Header.TxID > a.Meta.TxID {
 		what += fmt.Sprintf(", written by tx %d after the version walked (tx %d)", d.Header.TxID, a.Meta.TxID)
 	}
@@ -314,11 +345,20 @@ func printPage(w io.Writer, a *inspect.Analysis, d *inspect.PageDetail, bf byteF
 	}
 	if m := d.Meta; m != nil && m.RawOK {
 		r := m.Raw
-		t.row("meta", fmt.Sprintf("tx %d, format %d, page size %d, flags %d, hwm %d", r.TxID, r.Version, r.PageSize, r.Flags, r.HWM))
-		t.row("root", refLong(r.Root))
-		t.row("free-space log", refLong(r.Freelist))
-		t.row("snapshots", refLong(r.Snapshots))
+		metaRows(t, &r, m.Valid())
+		if m.Valid() && r.Version >= 4 {
+			walk := fmt.Sprintf("%d records follow", len(m.Walk.Records))
+			if err := m.Walk.Damaged; err != nil {
+				walk += "; stops at a damaged record: " + err.Error()
+			}
+			t.row("walk", walk)
+		}
 		t.row("state", metaState(a, int(m.Slot))+", commit "+commitState(m))
+	}
+	if rd := d.Record; rd != nil && rd.RawOK {
+		r := rd.Raw
+		metaRows(t, &r, rd.Err == nil)
+		t.row("state", recordState(a, rd))
 	}
 	if fr := d.Free; fr != nil {
 		switch fr.Type {
@@ -392,6 +432,66 @@ func printPage(w io.Writer, a *inspect.Analysis, d *inspect.PageDetail, bf byteF
 	}
 }
 
+// metaRows shows a meta's fields, a slot's or a commit record's. Those
+// of format 4 are known only of a meta that decoded.
+func metaRows(t *table, r *meta.Meta, decoded bool) {
+	flags := strconv.FormatUint(uint64(r.Flags), 10)
+	if r.IsRecord() {
+		flags += " (commit record)"
+	} else if r.Flags&meta.FlagRecorded != 0 {
+		flags += " (also written as a commit record)"
+	}
+	t.row("meta", fmt.Sprintf("tx %d, format %d, page size %d, flags %s, hwm %d", r.TxID, r.Version, r.PageSize, flags, r.HWM))
+	t.row("root", refLong(r.Root))
+	t.row("free-space log", refLong(r.Freelist))
+	t.row("snapshots", refLong(r.Snapshots))
+	if r.Version < 4 {
+		return
+	}
+	if !decoded {
+		t.row("records", "not shown: the meta does not decode")
+		return
+	}
+	next := "-"
+	if r.Next != 0 {
+		next = fmt.Sprintf("page %d", r.Next)
+	}
+	t.row("next record", next)
+	t.row("prev link", fmt.Sprintf("%016x", r.Prev))
+	if r.ChainLen == 0 {
+		t.row("records", "none in use")
+	} else {
+		t.row("records", fmt.Sprintf("%d in use: pages %s; %d written up to the newest meta slot", r.ChainLen, pageList(r.ChainPages()), r.Split))
+	}
+}
+
+// recordState says what open makes of a commit record, and whether the
+// version walked keeps it in use.
+func recordState(a *inspect.Analysis, rd *inspect.RecordDetail) string {
+	var s string
+	switch c := rd.Candidate; {
+	case c != nil:
+		from := a.Metas.ReachedFrom(c)
+		slots := "slot"
+		if len(from) > 1 {
+			slots = "slots"
+		}
+		commit := candidateCommit(c)
+		if commit == "-" {
+			commit = "not checked (open uses a later meta)"
+		}
+		s = fmt.Sprintf("%s, reached from meta %s %s, follows tx %d, commit %s", candidateState(a, c), slots, slotList(from), c.Follows, commit)
+	case rd.Err != nil:
+		s = "damaged: no walk from a meta slot accepts it"
+	default:
+		s = "no walk from a meta slot reaches it"
+	}
+	if rd.InUse {
+		s += "; in use in the version walked"
+	}
+	return s
+}
+
 func printProblemsList(w io.Writer, d *inspect.PageDetail) {
 	var ps []string
 	if d.Info.Problem != "" {
@@ -452,6 +552,7 @@ func pageDetailJSON(a *inspect.Analysis, d *inspect.PageDetail, bf byteFormat) a
 		Problems         []string       `json:"problems"`
 		Elements         []elemJSON     `json:"elements,omitempty"`
 		Meta             *metaJSON      `json:"meta,omitempty"`
+		Record           *recordJSON    `json:"record,omitempty"`
 		Free             any            `json:"free_space_run,omitempty"`
 		Value            *string        `json:"value,omitempty"`
 		Hex              string         `json:"hex,omitempty"`
@@ -484,6 +585,22 @@ func pageDetailJSON(a *inspect.Analysis, d *inspect.PageDetail, bf byteFormat) a
 	if d.Meta != nil {
 		m := toMetaJSON(a, int(d.Meta.Slot))
 		j.Meta = &m
+	}
+	if rd := d.Record; rd != nil && rd.RawOK {
+		m := &rd.Raw
+		r := recordJSON{Page: uint64(d.Info.ID), TxID: uint64(m.TxID), State: recordState(a, rd), From: []int{}, Flags: m.Flags,
+			Root: toRefJSON(m.Root), Freelist: toRefJSON(m.Freelist), Snapshots: toRefJSON(m.Snapshots), HWM: uint64(m.HWM),
+			chainJSON: toChainJSON(m)}
+		if c := rd.Candidate; c != nil {
+			r.State, r.Follows, r.Tried, r.Verified = candidateState(a, c), uint64(c.Follows), c.Tried, c.Verified
+			for _, s := range a.Metas.ReachedFrom(c) {
+				r.From = append(r.From, int(s))
+			}
+			if c.VerifyErr != nil {
+				r.VerifyError = c.VerifyErr.Error()
+			}
+		}
+		j.Record = &r
 	}
 	if fr := d.Free; fr != nil {
 		type opJSON struct {
