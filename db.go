@@ -484,7 +484,9 @@ func (db *DB) plan(txid page.TxID) (_ page.TxID, record page.ID, slot bool) {
 func (db *DB) retainedLocked() []page.TxID {
 	r := make([]page.TxID, 0, len(db.readers)+len(db.snaps)+1)
 	r = append(r, db.meta.TxID)
-	for t := db.baseTx; t < db.meta.TxID && db.meta.TxID-t <= 2*meta.MaxChain; t++ {
+	// A tail holds at most MaxChain+1 commits; txids may skip (after a
+	// fallback), so look back a little further, never without bound.
+	for t := max(db.baseTx, db.meta.TxID-min(db.meta.TxID, 2*meta.MaxChain)); t < db.meta.TxID; t++ {
 		r = append(r, t)
 	}
 	for tx := range db.readers {
