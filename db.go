@@ -210,10 +210,18 @@ func (db *DB) load() error {
 			continue
 		}
 		for _, w := range damaged {
-			// Both walks may stop at the same record: say it once.
-			if msg := w.Damaged.Error(); w.DamagedTxID > c.m.TxID && !slices.Contains(why, msg) {
+			if w.DamagedTxID <= c.m.TxID {
+				continue // a page reused after the chain ended, not a later commit
+			}
+			// Both walks may stop at the same record: say it once. Its
+			// commit's txid is passed over like a valid meta's: a torn
+			// record whose fields landed lacks only sectors of filler,
+			// which a record of the same txid written to the same page
+			// would supply (the filler depends on the txid alone).
+			if msg := w.Damaged.Error(); !slices.Contains(why, msg) {
 				why = append(why, msg)
 			}
+			passed = max(passed, w.DamagedTxID)
 		}
 		db.dual = false
 		for _, o := range cands {

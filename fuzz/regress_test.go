@@ -125,6 +125,10 @@ func TestFuzzCrashCorpusMeaning(t *testing.T) {
 		// The harness protected a reader's free-space log
 		// (TestRegressionReaderDoesNotPinFreeSpaceLog).
 		"regression-reader-free-space-log": "ps=1024 mode=0 | ops=LBS point=8515 seed=808464433 trash=0 | ops=Hpp point=12336 seed=808464432 trash=0",
+		// Bug 9 of docs/RELIABILITY.md: a commit record torn after its
+		// fields was completed by the next commit's record, of the same
+		// txid at the same page.
+		"regression-torn-record-completed": "ps=1024 mode=0 | ops=llR point=12833 seed=4042620680 trash=0 | ops=Rl point=14135 seed=844640312 trash=0",
 	}
 	dir := filepath.Join("testdata", "fuzz", "FuzzCrash")
 	ents, err := os.ReadDir(dir)
