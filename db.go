@@ -1,7 +1,6 @@
 package cowfile
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -171,64 +170,41 @@ func (db *DB) load() error {
 			return fmt.Errorf("%w: %s: %v", ErrIncompatible, db.path, err)
 		}
 	}
-	// Unreadable slots first (so they are reported), then newest first;
-	// the candidates newest first, those found from the newer slot first
-	// among equals (the walk from the older slot passes the newer one's
-	// record: the chain runs on through meta slot commits).
-	order := []int{0, 1}
-	if ms[0] != nil && (ms[1] == nil || ms[1].TxID > ms[0].TxID) {
-		order = []int{1, 0}
-	}
+	// Unreadable slots first (so they are reported); the candidates in the
+	// order meta.Candidates gives.
+	order := meta.SlotOrder(ms)
 	var why []string
-	var cands []candidate
-	var damaged []meta.Walk
 	for _, slot := range order {
 		if ms[slot] == nil {
 			why = append(why, errs[slot].Error())
-			continue
-		}
-		cands = append(cands, candidate{*ms[slot], page.ID(slot), ms[slot].TxID})
-		w := meta.Follow(*ms[slot], db.pageReader(ms[slot].PageSize))
-		for _, r := range w.Records {
-			cands = append(cands, candidate{r, page.ID(slot), ms[slot].TxID})
-		}
-		if w.Damaged != nil {
-			damaged = append(damaged, w)
 		}
 	}
-	slices.SortStableFunc(cands, func(a, b candidate) int { return cmp.Compare(b.m.TxID, a.m.TxID) })
+	// Both valid slots have one page size: readMetas reads slot 1 at slot
+	// 0's when slot 0 decodes.
+	var ps int
+	if m := ms[order[1]]; m != nil {
+		ps = m.PageSize
+	}
+	cands, walks := meta.Candidates(ms, db.pageReader(ps))
 	var passed page.TxID // the newest valid meta passed over
 	for i := range cands {
 		c := &cands[i]
-		if i > 0 && c.m.TxID == cands[i-1].m.TxID && meta.Link(&c.m) == meta.Link(&cands[i-1].m) {
+		if c.Duplicate {
 			continue // the same commit, found from both slots: tried
 		}
-		fl, err := db.verify(&c.m)
+		fl, err := db.verify(&c.Meta)
 		if err != nil {
-			why = append(why, fmt.Sprintf("%s (tx %d): %v", where(&c.m), c.m.TxID, err))
-			passed = max(passed, c.m.TxID)
+			why = append(why, fmt.Sprintf("%s (tx %d): %v", where(&c.Meta), c.TxID, err))
+			passed = max(passed, c.TxID)
 			continue
 		}
-		for _, w := range damaged {
-			if w.DamagedTxID <= c.m.TxID {
-				continue // a page reused after the chain ended, not a later commit
-			}
-			// Both walks may stop at the same record: say it once. Its
-			// commit's txid is passed over like a valid meta's: a torn
-			// record whose fields landed lacks only sectors of filler,
-			// which a record of the same txid written to the same page
-			// would supply (the filler depends on the txid alone).
-			if msg := w.Damaged.Error(); !slices.Contains(why, msg) {
-				why = append(why, msg)
-			}
-			passed = max(passed, w.DamagedTxID)
-		}
-		db.dual = false
-		for _, o := range cands {
-			if o.slot != c.slot && o.m.TxID == c.m.TxID && meta.Link(&o.m) == meta.Link(&c.m) {
-				db.dual = true
-			}
-		}
+		// A damaged record of a later commit is passed over like a valid
+		// meta: a torn record whose fields landed lacks only sectors of
+		// filler, which a record of the same txid written to the same
+		// page would supply (the filler depends on the txid alone).
+		reasons, newest := meta.DamageLater(walks, order, c.TxID)
+		why, passed = append(why, reasons...), max(passed, newest)
+		db.dual = meta.Dual(cands, i)
 		return db.use(c, fl, why, passed)
 	}
 	if len(why) == 0 {
@@ -244,14 +220,6 @@ func (db *DB) load() error {
 // only; a commit that rewrites a thousand pages writes a slot, where the
 // second region costs little beside the first.
 const maxTailFreed = 256
-
-// candidate is a meta Open may use, the meta slot whose walk found it and
-// that slot meta's txid.
-type candidate struct {
-	m      meta.Meta
-	slot   page.ID
-	slotTx page.TxID
-}
 
 // where names the page a meta was read from.
 func where(m *meta.Meta) string {
@@ -278,11 +246,11 @@ func (db *DB) pageReader(ps int) func(page.ID) []byte {
 
 // use makes the verified candidate c the latest version. why lists what
 // was passed over; passed is the newest valid meta among them.
-func (db *DB) use(c *candidate, fl *freelist.Freelist, why []string, passed page.TxID) error {
-	db.ps, db.meta, db.baseSlot, db.baseTx, db.fl = c.m.PageSize, c.m, c.slot, c.slotTx, fl
+func (db *DB) use(c *meta.Candidate, fl *freelist.Freelist, why []string, passed page.TxID) error {
+	db.ps, db.meta, db.baseSlot, db.baseTx, db.fl = c.PageSize, c.Meta, c.Slot, c.SlotTx, fl
 	fl.Buffer = getBuffer
 	mp := db.p.Acquire()
-	err := db.loadSnapshots(&store{db: db, m: mp, ps: c.m.PageSize, hwm: c.m.HWM}, c.m.Snapshots)
+	err := db.loadSnapshots(&store{db: db, m: mp, ps: c.PageSize, hwm: c.HWM}, c.Snapshots)
 	mp.Release()
 	if err != nil {
 		return fmt.Errorf("%s: snapshot catalog: %w", db.path, err)

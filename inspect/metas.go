@@ -1,7 +1,6 @@
 package inspect
 
 import (
-	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -148,31 +147,27 @@ func (f *File) Metas() *Metas {
 			return ms
 		}
 	}
-	// As Open orders them: unreadable slots first (so they are reported),
-	// then newest first, the newer slot's walk first among equal txids.
-	order := []int{0, 1}
-	s0, s1 := &ms.Slots[0], &ms.Slots[1]
-	if s0.Valid() && (!s1.Valid() || s1.Raw.TxID > s0.Raw.TxID) {
-		order = []int{1, 0}
+	// As Open orders them (meta.Candidates): unreadable slots first (so
+	// they are reported), then the candidates.
+	var raw [2]*meta.Meta
+	for slot := range ms.Slots {
+		if s := &ms.Slots[slot]; s.Valid() {
+			raw[slot] = &s.Raw
+		}
 	}
+	order := meta.SlotOrder(raw)
 	var why []string
 	for _, slot := range order {
-		s := &ms.Slots[slot]
-		if !s.Valid() {
+		if s := &ms.Slots[slot]; !s.Valid() {
 			why = append(why, s.Err.Error())
-			continue
-		}
-		ms.Candidates = append(ms.Candidates, Candidate{Meta: s.Raw, Slot: page.ID(slot)})
-		s.Walk = meta.Follow(s.Raw, f.pageReader)
-		prev := s.Raw.TxID
-		for _, r := range s.Walk.Records {
-			ms.Candidates = append(ms.Candidates, Candidate{Meta: r, Slot: page.ID(slot), Follows: prev})
-			prev = r.TxID
 		}
 	}
-	slices.SortStableFunc(ms.Candidates, func(a, b Candidate) int { return cmp.Compare(b.Meta.TxID, a.Meta.TxID) })
-	for i := 1; i < len(ms.Candidates); i++ {
-		ms.Candidates[i].Duplicate = sameCommit(&ms.Candidates[i].Meta, &ms.Candidates[i-1].Meta)
+	cands, walks := meta.Candidates(raw, f.pageReader)
+	for slot := range ms.Slots {
+		ms.Slots[slot].Walk = walks[slot]
+	}
+	for _, c := range cands {
+		ms.Candidates = append(ms.Candidates, Candidate{Meta: c.Meta, Slot: c.Slot, Follows: c.Follows, Duplicate: c.Duplicate})
 	}
 	for i := range ms.Candidates {
 		c := &ms.Candidates[i]
@@ -186,16 +181,8 @@ func (f *File) Metas() *Metas {
 			continue
 		}
 		c.Verified = true
-		for _, slot := range order {
-			// Both walks may stop at the same record: said once.
-			w := ms.Slots[slot].Walk
-			if w.Damaged == nil {
-				continue
-			}
-			if msg := w.Damaged.Error(); w.DamagedTxID > c.Meta.TxID && !slices.Contains(why, msg) {
-				why = append(why, msg)
-			}
-		}
+		reasons, _ := meta.DamageLater(walks, order, c.Meta.TxID)
+		why = append(why, reasons...)
 		ms.Used, ms.Current = i, int(c.Slot)
 		break
 	}
@@ -231,7 +218,7 @@ func (f *File) Metas() *Metas {
 func (ms *Metas) ReachedFrom(c *Candidate) []page.ID {
 	var slots []page.ID
 	for i := range ms.Candidates {
-		if o := &ms.Candidates[i]; sameCommit(&o.Meta, &c.Meta) && !slices.Contains(slots, o.Slot) {
+		if o := &ms.Candidates[i]; meta.SameCommit(&o.Meta, &c.Meta) && !slices.Contains(slots, o.Slot) {
 			slots = append(slots, o.Slot)
 		}
 	}
@@ -242,16 +229,12 @@ func (ms *Metas) ReachedFrom(c *Candidate) []page.ID {
 // find returns the candidate Open tries for the commit m, nil if none.
 func (ms *Metas) find(m *meta.Meta) *Candidate {
 	for i := range ms.Candidates {
-		if c := &ms.Candidates[i]; !c.Duplicate && sameCommit(&c.Meta, m) {
+		if c := &ms.Candidates[i]; !c.Duplicate && meta.SameCommit(&c.Meta, m) {
 			return c
 		}
 	}
 	return nil
 }
-
-// sameCommit reports whether a and b describe the same commit, as Open
-// tells them apart: same txid and same link.
-func sameCommit(a, b *meta.Meta) bool { return a.TxID == b.TxID && meta.Link(a) == meta.Link(b) }
 
 // pageReader is meta.Follow's reader: nil for a page the file does not
 // hold whole.

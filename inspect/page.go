@@ -176,7 +176,7 @@ func (a *Analysis) record(id page.ID, b []byte) *RecordDetail {
 	}
 	for i := range a.Metas.Candidates {
 		c := &a.Metas.Candidates[i]
-		if !c.Duplicate && c.Meta.IsRecord() && c.Meta.Page() == id && err == nil && sameCommit(&c.Meta, &m) {
+		if !c.Duplicate && c.Meta.IsRecord() && c.Meta.Page() == id && err == nil && meta.SameCommit(&c.Meta, &m) {
 			r.Candidate = c
 			break
 		}

@@ -1,8 +1,10 @@
 package meta
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -120,5 +122,88 @@ func CheckChain(m *Meta, read func(id page.ID) []byte) error {
 	return nil
 }
 
-// StoredSum returns the checksum stored in the meta page b.
-func StoredSum(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
+// SameCommit reports whether a and b describe the same commit, wherever
+// each was written (a slot and a record of one commit).
+func SameCommit(a, b *Meta) bool { return a.TxID == b.TxID && Link(a) == Link(b) }
+
+// Candidate is a meta Open may use: a slot's own meta or a record the walk
+// from that slot found.
+type Candidate struct {
+	Meta
+	// Slot is the meta slot whose walk found it, SlotTx that slot meta's
+	// txid. Follows is the txid of the meta a record follows in its walk;
+	// 0 for a slot's own meta.
+	Slot    page.ID
+	SlotTx  page.TxID
+	Follows page.TxID
+	// Duplicate: the same commit as the candidate before it, found by the
+	// other slot's walk; Open does not try it again.
+	Duplicate bool
+}
+
+// Candidates lists the metas Open tries, in the order it tries them:
+// the valid slot metas of slots (nil for a slot that did not decode) and
+// the records their walks find (walks[slot]), newest txid first, those
+// found from the newer slot first among equals (the walk from the older
+// slot passes the newer one's record: the chain runs on through meta slot
+// commits).
+func Candidates(slots [2]*Meta, read func(id page.ID) []byte) (cands []Candidate, walks [2]Walk) {
+	for _, slot := range SlotOrder(slots) {
+		s := slots[slot]
+		if s == nil {
+			continue
+		}
+		cands = append(cands, Candidate{Meta: *s, Slot: page.ID(slot), SlotTx: s.TxID})
+		walks[slot] = Follow(*s, read)
+		prev := s.TxID
+		for _, r := range walks[slot].Records {
+			cands = append(cands, Candidate{Meta: r, Slot: page.ID(slot), SlotTx: s.TxID, Follows: prev})
+			prev = r.TxID
+		}
+	}
+	slices.SortStableFunc(cands, func(a, b Candidate) int { return cmp.Compare(b.TxID, a.TxID) })
+	for i := 1; i < len(cands); i++ {
+		cands[i].Duplicate = SameCommit(&cands[i].Meta, &cands[i-1].Meta)
+	}
+	return cands, walks
+}
+
+// SlotOrder returns the slots in the order Open reports them: a slot that
+// did not decode first, then the newer slot.
+func SlotOrder(slots [2]*Meta) [2]int {
+	if slots[0] != nil && (slots[1] == nil || slots[1].TxID > slots[0].TxID) {
+		return [2]int{1, 0}
+	}
+	return [2]int{0, 1}
+}
+
+// Dual reports whether the walks from both slots reach candidate i of
+// cands: damage to either slot then loses no commit.
+func Dual(cands []Candidate, i int) bool {
+	c := &cands[i]
+	for _, o := range cands {
+		if o.Slot != c.Slot && SameCommit(&o.Meta, &c.Meta) {
+			return true
+		}
+	}
+	return false
+}
+
+// DamageLater returns, once each and in the slots' order, the damaged
+// records the walks stopped at that a later commit than txid wrote — what
+// Open reports when it uses txid — and the newest such commit's txid (0
+// if none).
+func DamageLater(walks [2]Walk, order [2]int, txid page.TxID) (reasons []string, newest page.TxID) {
+	for _, slot := range order {
+		w := walks[slot]
+		if w.Damaged == nil || w.DamagedTxID <= txid {
+			continue // none, or a page reused after the chain ended
+		}
+		// Both walks may stop at the same record: said once.
+		if msg := w.Damaged.Error(); !slices.Contains(reasons, msg) {
+			reasons = append(reasons, msg)
+		}
+		newest = max(newest, w.DamagedTxID)
+	}
+	return reasons, newest
+}
