@@ -381,15 +381,30 @@ func (f *Freelist) addFree(id page.ID, span uint32) {
 		}
 		return
 	}
-	if p, ok := f.free.floor(id); ok && p.end() == start && end-p.ID <= maxExtent {
-		f.free.delete(p.ID)
+	// Merged with a neighbour, the extent takes that neighbour's place in
+	// the tree (replace): one descent instead of a delete and an insert.
+	p, ok := f.free.floor(id)
+	before := ok && p.end() == start && end-p.ID <= maxExtent
+	if before {
 		start = p.ID
 	}
-	if s, ok := f.free.get(end); ok && s.end()-start <= maxExtent {
-		f.free.delete(s.ID)
+	s, ok := f.free.get(end)
+	after := ok && s.end()-start <= maxExtent
+	if after {
 		end = s.end()
 	}
-	f.free.insert(Entry{ID: start, Span: uint32(end - start)})
+	merged := Entry{ID: start, Span: uint32(end - start)}
+	switch {
+	case before && after:
+		f.free.delete(s.ID)
+		f.free.replace(p.ID, merged)
+	case before:
+		f.free.replace(p.ID, merged)
+	case after:
+		f.free.replace(s.ID, merged)
+	default:
+		f.free.insert(merged)
+	}
 }
 
 // removeFree takes [id, id+span) out of the free extent that holds it.
@@ -399,12 +414,18 @@ func (f *Freelist) removeFree(id page.ID, span uint32) bool {
 	if !ok || e.end() < end {
 		return false
 	}
-	f.free.delete(e.ID)
-	if e.ID < id {
-		f.free.insert(Entry{ID: e.ID, Span: uint32(id - e.ID)})
-	}
-	if end < e.end() {
-		f.free.insert(Entry{ID: end, Span: uint32(e.end() - end)})
+	// What is left of the extent takes its place in the tree (replace):
+	// a commit's run is taken page by page from the start of an extent.
+	switch {
+	case e.ID == id && end == e.end():
+		f.free.delete(e.ID)
+	case e.ID == id:
+		f.free.replace(e.ID, Entry{ID: end, Span: uint32(e.end() - end)})
+	default:
+		f.free.replace(e.ID, Entry{ID: e.ID, Span: uint32(id - e.ID)})
+		if end < e.end() {
+			f.free.insert(Entry{ID: end, Span: uint32(e.end() - end)})
+		}
 	}
 	f.freePages -= int(span)
 	return true
@@ -534,11 +555,28 @@ func (f *Freelist) moveToFree(ids []page.ID) {
 // one merged pass. Tests replace it to compare the two ways.
 var mergeMoves = func(moves, entries int) bool { return moves >= 64 && 16*moves >= entries }
 
+// moveEach moves the entries one by one, but adds them to the free set
+// as extents: the pages one commit frees were mostly written together,
+// so adjacent entries are joined before they meet the free set, which
+// may hold a million extents.
 func (f *Freelist) moveEach(ids []page.ID) {
+	slices.Sort(ids)
+	var run Entry
 	for _, id := range ids {
-		if e, ok := f.deletePending(id); ok {
-			f.addFree(e.ID, e.Span)
+		e, ok := f.deletePending(id)
+		switch {
+		case !ok:
+		case run.Span > 0 && run.end() == e.ID && uint64(run.Span)+uint64(e.Span) <= maxExtent:
+			run.Span += e.Span
+		default:
+			if run.Span > 0 {
+				f.addFree(run.ID, run.Span)
+			}
+			run = Entry{ID: e.ID, Span: e.Span}
 		}
+	}
+	if run.Span > 0 {
+		f.addFree(run.ID, run.Span)
 	}
 }
 

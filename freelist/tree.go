@@ -339,6 +339,60 @@ func (n *node) mergeKids(i int) {
 	n.removeKid(i + 1)
 }
 
+// replace puts e in the place of the entry with ID old and reports
+// whether there was one. e must keep the order: its ID above that of the
+// entry before old and below that of the entry after it, as for a free
+// extent trimmed at its start or grown at either end. It costs one
+// descent, where delete and insert cost two and may split or merge nodes.
+func (t *tree) replace(old page.ID, e Entry) bool {
+	if t.root == nil {
+		return false
+	}
+	return t.root.replace(old, e)
+}
+
+func (n *node) replace(old page.ID, e Entry) bool {
+	if n.leaf() {
+		i, found := n.search(old)
+		if !found {
+			return false
+		}
+		was := n.items[i].Span
+		n.items[i] = e
+		n.setMax(was, e.Span)
+		return true
+	}
+	i := n.route(old)
+	kid := n.kids[i]
+	was := n.kmax[i]
+	if !kid.replace(old, e) {
+		return false
+	}
+	// The bounds around kid i must admit e.ID. Kept order makes the
+	// moved ones valid: every ID of kid i-1 is below e.ID, every ID of
+	// kid i+1 above it.
+	if i > 0 && e.ID < n.keys[i] {
+		n.keys[i] = e.ID
+	}
+	if i+1 < len(n.keys) && n.keys[i+1] <= e.ID {
+		n.keys[i+1] = e.ID + 1
+	}
+	n.kmax[i] = kid.max
+	n.setMax(was, kid.max)
+	return true
+}
+
+// setMax updates n.max after one of its spans (an item's, or a kid's
+// max) changed from was to now.
+func (n *node) setMax(was, now uint32) {
+	switch {
+	case now >= n.max:
+		n.max = now
+	case was == n.max:
+		n.recomputeMax()
+	}
+}
+
 // floor returns the entry with the largest ID <= id.
 func (t *tree) floor(id page.ID) (Entry, bool) {
 	if t.root == nil {

@@ -184,3 +184,53 @@ func TestPushMixedAgainstModel(t *testing.T) {
 	}
 	checkTree(t, &tr, model, rng)
 }
+
+// TestTreeReplaceAgainstModel mixes replace, which moves an entry's ID
+// anywhere between its neighbours' and changes its span, with inserts and
+// deletes (which leave branch keys below the IDs they bound), and compares
+// every query with the model.
+func TestTreeReplaceAgainstModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var tr tree
+	model := map[page.ID]uint32{}
+	var ids []page.ID // sorted: the model's order
+	const keys = 5000
+	for step := 0; step < 60000; step++ {
+		id := page.ID(rng.IntN(keys))
+		i, found := slices.BinarySearch(ids, id)
+		switch r := rng.IntN(10); {
+		case r < 5 && found: // replace within the neighbours' bounds
+			lo, hi := page.ID(0), page.ID(keys) // the new ID lies in [lo, hi)
+			if i > 0 {
+				lo = ids[i-1] + 1
+			}
+			if i+1 < len(ids) {
+				hi = ids[i+1]
+			}
+			e := Entry{ID: lo + page.ID(rng.IntN(int(hi-lo))), Span: uint32(1 + rng.IntN(100))}
+			if !tr.replace(id, e) {
+				t.Fatalf("replace(%d) found nothing", id)
+			}
+			delete(model, id)
+			model[e.ID] = e.Span
+			ids[i] = e.ID
+		case r < 5:
+			if tr.replace(id, Entry{ID: id, Span: 1}) {
+				t.Fatalf("replace(%d) of a missing entry reported true", id)
+			}
+		case r < 8 && !found && step < 30000, r < 6 && !found:
+			span := uint32(1 + rng.IntN(100))
+			tr.insert(Entry{ID: id, Span: span})
+			model[id] = span
+			ids = slices.Insert(ids, i, id)
+		case found:
+			tr.delete(id)
+			delete(model, id)
+			ids = slices.Delete(ids, i, i+1)
+		}
+		if step%101 == 0 {
+			checkTree(t, &tr, model, rng)
+		}
+	}
+	checkTree(t, &tr, model, rng)
+}
