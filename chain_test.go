@@ -35,6 +35,8 @@ type chainFS struct {
 	on            atomic.Bool
 	writes, syncs atomic.Int64
 	skipSync      bool
+	// onSync, if set, is called with the file before each sync.
+	onSync func(f pager.File)
 }
 
 func (f *chainFS) OpenFile(name string, flag int, perm os.FileMode) (pager.File, error) {
@@ -78,6 +80,9 @@ func (f *chainFile) WritevAt(bufs [][]byte, off int64) (int, error) {
 func (f *chainFile) Sync() error {
 	if f.fs.on.Load() {
 		f.fs.syncs.Add(1)
+	}
+	if f.fs.onSync != nil {
+		f.fs.onSync(f.File)
 	}
 	if f.fs.skipSync {
 		return nil
@@ -152,6 +157,31 @@ func (r *chainRun) commit() {
 
 // chainImage returns the bytes of db's file as they stand: after a commit
 // returned, what a crash then leaves on the disk.
+// eachRecordOnly runs commits 1 to last and calls fn after each that
+// wrote its meta only as a commit record, with a crash copy of the file
+// (img, of ps-byte pages) and that record, the newest meta in it. It
+// returns how many such commits there were.
+func (r *chainRun) eachRecordOnly(last int, fn func(n int, img []byte, ps int, newest meta.Meta)) int {
+	t := r.t
+	t.Helper()
+	tried := 0
+	for n := 1; n <= last; n++ {
+		r.commit()
+		if !r.records[n] {
+			continue
+		}
+		tried++
+		img := chainImage(t, r.db)
+		ps := r.db.Stats().PageSize
+		_, newest := chainMetas(t, img, ps)
+		if newest.TxID != page.TxID(r.txids[n]) || !newest.IsRecord() {
+			t.Fatalf("after %d commits: newest meta tx %d (record %v), want the record of tx %d", n, newest.TxID, newest.IsRecord(), r.txids[n])
+		}
+		fn(n, img, ps, newest)
+	}
+	return tried
+}
+
 func chainImage(t *testing.T, db *DB) []byte {
 	t.Helper()
 	b, err := os.ReadFile(db.Path())
@@ -365,19 +395,7 @@ func TestRecordDamagedNewestFallsBack(t *testing.T) {
 			o := &Options{MaxChain: mc, FS: &chainFS{skipSync: true}}
 			r := newChainRun(t, tempPath(t), o)
 			defer r.db.Close()
-			tried := 0
-			for n := 1; n <= 40; n++ {
-				r.commit()
-				if !r.records[n] {
-					continue
-				}
-				tried++
-				img := chainImage(t, r.db)
-				ps := r.db.Stats().PageSize
-				_, newest := chainMetas(t, img, ps)
-				if newest.TxID != page.TxID(r.txids[n]) || !newest.IsRecord() {
-					t.Fatalf("after %d commits: newest meta tx %d (record %v), want the record of tx %d", n, newest.TxID, newest.IsRecord(), r.txids[n])
-				}
+			tried := r.eachRecordOnly(40, func(n int, img []byte, ps int, newest meta.Meta) {
 				at := newest.Page()
 				for _, d := range []struct {
 					what string
@@ -424,11 +442,60 @@ func TestRecordDamagedNewestFallsBack(t *testing.T) {
 					}
 					db.Close()
 				}
-			}
+			})
 			if tried < 20 {
 				t.Fatalf("only %d record-only commits", tried)
 			}
 		})
+	}
+}
+
+// The record of a dropped commit must not come back. A crash copy whose
+// newest commit wrote its record intact but one of its pages torn (a
+// sector of its root page stale) opens the previous commit. The commit
+// after it writes its own record at the same reserved page and, maybe,
+// the very sector the torn page lacks (only a page's first sector carries
+// the txid): torn in turn, that write could leave the old record and
+// complete its commit. So before that commit writes anything, the
+// reserved page is wiped and synced with the meta slot (bug 10 of
+// docs/RELIABILITY.md; the FuzzCrash corpus entry
+// regression-dropped-record-completed is the case it was found with).
+func TestFallbackWipesDroppedRecord(t *testing.T) {
+	o := &Options{MaxChain: 3, FS: &chainFS{skipSync: true}}
+	r := newChainRun(t, tempPath(t), o)
+	defer r.db.Close()
+	tried := r.eachRecordOnly(12, func(n int, img []byte, ps int, newest meta.Meta) {
+		at, root := newest.Page(), newest.Root.ID
+		if newest.Root.TxID != newest.TxID {
+			t.Fatalf("after %d commits: the newest commit did not write its root page", n)
+		}
+		bad := append([]byte(nil), img...)
+		bad[int(root)*ps+ps-1] ^= 0xff // the root page's last sector is stale
+		var atFirstSync []byte
+		fs := &chainFS{skipSync: true}
+		fs.onSync = func(f pager.File) {
+			if atFirstSync == nil {
+				atFirstSync = make([]byte, ps)
+				if _, err := f.ReadAt(atFirstSync, int64(at)*int64(ps)); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		db := chainOpen(t, bad, &Options{MaxChain: 3, FS: fs})
+		if st := db.Stats(); st.TxID != r.txids[n-1] || !st.FellBack {
+			t.Fatalf("after %d commits, root page %d torn: opened tx %d, fallback %v; want tx %d and a fallback", n, root, st.TxID, st.FellBack, r.txids[n-1])
+		}
+		put(t, db, "b", "after", "fallback")
+		if atFirstSync == nil {
+			t.Fatal("the commit after the fallback never synced")
+		}
+		if _, err := meta.Decode(atFirstSync, at); err == nil || !bytes.Equal(atFirstSync, bytes.Repeat([]byte{0xff}, ps)) {
+			t.Fatalf("after %d commits: at the first sync after the fallback, page %d (the dropped record) is not wiped (decode error %v)", n, at, err)
+		}
+		db.Close()
+	})
+	if tried < 3 {
+		t.Fatalf("only %d record-only commits", tried)
 	}
 }
 

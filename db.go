@@ -53,11 +53,14 @@ type DB struct {
 	// passed over a valid newer meta (see load).
 	skipTo page.TxID
 	// wipeSlot: Open fell back, so the slot the next commit's meta goes
-	// to may hold (part of) a dropped commit's meta; that commit wipes it
-	// first (see writeCommit). The next commit then writes a meta slot
+	// to may hold (part of) a dropped commit's meta, and the page the
+	// latest version reserved for its successor's record (wipeRecord, if
+	// not 0) the record of a dropped commit; that commit wipes both first
+	// (see wipeMetaSlot). The next commit then writes a meta slot
 	// (forceSlot).
-	wipeSlot  bool
-	forceSlot bool
+	wipeSlot   bool
+	wipeRecord page.ID
+	forceSlot  bool
 	// dual: the walks from both meta slots reach the latest version, so
 	// damage to either slot loses no commit. Until it holds, each commit
 	// that writes a commit record writes a meta slot too (plan).
@@ -266,9 +269,15 @@ func (db *DB) use(c *meta.Candidate, fl *freelist.Freelist, why []string, passed
 		// and come back. So the next commit takes a later txid, and writes
 		// a meta slot — not the one this version was found from: the
 		// other, which held a dropped or damaged meta, or an older one —
-		// wiping it first.
+		// wiping it first. A later txid is not enough where the meta
+		// survives: only a page's first sector carries the txid, so the
+		// next commit may still write a sector a torn page of the
+		// dropped commit lacks. Its meta is then gone (the wiped slot) or
+		// is the record at the page this version reserved (Next), which
+		// the walks from both slots reach: that page is wiped too.
 		db.skipTo = max(db.skipTo, passed+1)
 		db.wipeSlot, db.forceSlot = true, true
+		db.wipeRecord = c.Next
 	}
 	db.mu.Lock()
 	retained := db.retainedLocked()

@@ -296,16 +296,23 @@ func (db *DB) writeCommit(m meta.Meta, record page.ID, slot bool, dirty map[page
 // a fallback, before the first page of the commit is written (early or
 // not): the slot may still hold a dropped commit's meta, torn or whole,
 // whose pages carry a txid a new commit could reuse (with identical
-// bytes) or whose missing sector a new write could restore. Wiping it
+// bytes) or whose missing sector a new write could restore. So may the
+// page the latest version reserved for its successor's record, which the
+// walks from the slots reach: it is wiped in the same write. Wiping them
 // first means that commit can never return.
 func (db *DB) wipeMetaSlot(tx page.TxID) error {
 	if !db.wipeSlot {
 		return nil
 	}
+	ps := int64(db.ps)
 	wipe := make([]byte, db.ps)
 	meta.Wipe(wipe)
-	run := pager.Run{Off: int64(meta.Slot(tx)) * int64(db.ps), Bufs: [][]byte{wipe}}
-	if err := db.p.WritePages([]pager.Run{run}); err != nil {
+	runs := []pager.Run{{Off: int64(meta.Slot(tx)) * ps, Bufs: [][]byte{wipe}}}
+	if id := db.wipeRecord; id >= 2 && (int64(id)+1)*ps <= db.p.Size() {
+		runs = append(runs, pager.Run{Off: int64(id) * ps, Bufs: [][]byte{wipe}})
+		db.verified.clear(id)
+	}
+	if err := db.p.WritePages(runs); err != nil {
 		return err
 	}
 	if db.opts.Durability != NoSync {
@@ -313,7 +320,7 @@ func (db *DB) wipeMetaSlot(tx page.TxID) error {
 			return err
 		}
 	}
-	db.wipeSlot = false
+	db.wipeSlot, db.wipeRecord = false, 0
 	return nil
 }
 

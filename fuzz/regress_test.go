@@ -129,6 +129,10 @@ func TestFuzzCrashCorpusMeaning(t *testing.T) {
 		// fields was completed by the next commit's record, of the same
 		// txid at the same page.
 		"regression-torn-record-completed": "ps=1024 mode=0 | ops=llR point=12833 seed=4042620680 trash=0 | ops=Rl point=14135 seed=844640312 trash=0",
+		// Bug 10 of docs/RELIABILITY.md: the intact record of a dropped
+		// commit, one of whose pages was torn, came back when the next
+		// commit's torn write supplied the missing sector.
+		"regression-dropped-record-completed": "ps=1024 mode=0 | ops=X point=12336 seed=2131243553 trash=2 | ops=S point=14135 seed=959919927 trash=0",
 	}
 	dir := filepath.Join("testdata", "fuzz", "FuzzCrash")
 	ents, err := os.ReadDir(dir)
