@@ -155,8 +155,6 @@ func (r *chainRun) commit() {
 	r.db.mu.Unlock()
 }
 
-// chainImage returns the bytes of db's file as they stand: after a commit
-// returned, what a crash then leaves on the disk.
 // eachRecordOnly runs commits 1 to last and calls fn after each that
 // wrote its meta only as a commit record, with a crash copy of the file
 // (img, of ps-byte pages) and that record, the newest meta in it. It
@@ -182,6 +180,8 @@ func (r *chainRun) eachRecordOnly(last int, fn func(n int, img []byte, ps int, n
 	return tried
 }
 
+// chainImage returns the bytes of db's file as they stand: after a commit
+// returned, what a crash then leaves on the disk.
 func chainImage(t *testing.T, db *DB) []byte {
 	t.Helper()
 	b, err := os.ReadFile(db.Path())

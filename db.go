@@ -56,7 +56,7 @@ type DB struct {
 	// to may hold (part of) a dropped commit's meta, and the page the
 	// latest version reserved for its successor's record (wipeRecord, if
 	// not 0) the record of a dropped commit; that commit wipes both first
-	// (see wipeMetaSlot). The next commit then writes a meta slot
+	// (see wipeDropped). The next commit then writes a meta slot
 	// (forceSlot).
 	wipeSlot   bool
 	wipeRecord page.ID

@@ -292,7 +292,7 @@ func (db *DB) writeCommit(m meta.Meta, record page.ID, slot bool, dirty map[page
 	return nil
 }
 
-// wipeMetaSlot makes the slot tx's meta goes to durably empty, once after
+// wipeDropped makes the slot tx's meta goes to durably empty, once after
 // a fallback, before the first page of the commit is written (early or
 // not): the slot may still hold a dropped commit's meta, torn or whole,
 // whose pages carry a txid a new commit could reuse (with identical
@@ -300,7 +300,7 @@ func (db *DB) writeCommit(m meta.Meta, record page.ID, slot bool, dirty map[page
 // page the latest version reserved for its successor's record, which the
 // walks from the slots reach: it is wiped in the same write. Wiping them
 // first means that commit can never return.
-func (db *DB) wipeMetaSlot(tx page.TxID) error {
+func (db *DB) wipeDropped(tx page.TxID) error {
 	if !db.wipeSlot {
 		return nil
 	}
@@ -308,6 +308,7 @@ func (db *DB) wipeMetaSlot(tx page.TxID) error {
 	wipe := make([]byte, db.ps)
 	meta.Wipe(wipe)
 	runs := []pager.Run{{Off: int64(meta.Slot(tx)) * ps, Bufs: [][]byte{wipe}}}
+	// The reserved page: 0 means none, 1 and below are slots; none lies past the file.
 	if id := db.wipeRecord; id >= 2 && (int64(id)+1)*ps <= db.p.Size() {
 		runs = append(runs, pager.Run{Off: int64(id) * ps, Bufs: [][]byte{wipe}})
 		db.verified.clear(id)
@@ -335,13 +336,13 @@ func (db *DB) grow(hwm page.ID) error {
 // writePages writes the pages ids (sorted, distinct) of dirty for
 // transaction tx, contiguous pages coalesced into runs of one pwritev
 // each, in a file grown to hold hwm pages. It first wipes the meta slot
-// if it must (wipeMetaSlot), and forgets that the pages were verified:
+// if it must (wipeDropped), and forgets that the pages were verified:
 // their old contents are gone.
 func (db *DB) writePages(tx page.TxID, hwm page.ID, ids []page.ID, dirty map[page.ID][]byte) error {
 	if err := db.grow(hwm); err != nil {
 		return err
 	}
-	if err := db.wipeMetaSlot(tx); err != nil {
+	if err := db.wipeDropped(tx); err != nil {
 		return err
 	}
 	db.verified.grow(hwm)
